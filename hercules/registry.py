@@ -1,0 +1,105 @@
+"""Plugin registries: components register themselves by decorator when their module is imported.
+
+Every pluggable family (memory models, update rules, retrieval gates, injection strategies) has one
+:class:`Registry`. A plugin is a class registered under a ``kind`` name together with its pydantic config class,
+whose ``kind`` field is a ``Literal`` of that name, so that configs of one family form a discriminated union.
+
+Example:
+    >>> from hercules.registry import Registry
+    >>> shapes = Registry("shape")
+    >>> @shapes.register("square")
+    ... class Square:
+    ...     pass
+    >>> shapes.get("square") is Square
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(KeyError):
+    """Raised for an unknown or duplicate name; the message lists the valid names."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; show it plainly instead.
+        return str(self.args[0])
+
+
+class Registry(Generic[T]):
+    """A name → component table for one family of plugins.
+
+    Args:
+        family: what the registry holds, used in error messages (``"memory model"``).
+    """
+
+    def __init__(self, family: str) -> None:
+        self.family = family
+        self._entries: dict[str, T] = {}
+        self._configs: dict[str, type] = {}
+
+    def register(self, name: str, config: type | None = None) -> Callable[[T], T]:
+        """Decorator that registers a component under ``name`` (with its config class, if any)."""
+
+        def decorator(component: T) -> T:
+            if name in self._entries:
+                raise RegistryError(
+                    f"{self.family} {name!r} is already registered ({self._entries[name]!r}); "
+                    f"pick another name or unregister it first"
+                )
+            self._entries[name] = component
+            if config is not None:
+                self._configs[name] = config
+            return component
+
+        return decorator
+
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for tests and for replacing a built-in)."""
+        self._entries.pop(self._check(name))
+        self._configs.pop(name, None)
+
+    def _check(self, name: str) -> str:
+        if name not in self._entries:
+            raise RegistryError(
+                f"unknown {self.family} {name!r}; valid choices: {', '.join(sorted(self._entries)) or '(none)'}"
+            )
+        return name
+
+    def get(self, name: str) -> T:
+        """The component registered under ``name``; an unknown name lists the valid ones."""
+        return self._entries[self._check(name)]
+
+    def config(self, name: str) -> type:
+        """The pydantic config class of ``name``."""
+        self._check(name)
+        if name not in self._configs:
+            raise RegistryError(f"{self.family} {name!r} was registered without a config class")
+        return self._configs[name]
+
+    def configs(self) -> dict[str, type]:
+        """All registered config classes by name (for discriminated unions and ``components list``)."""
+        return dict(self._configs)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.family!r}, {self.names()})"
+
+
+def build(registry: Registry[Any], config: Any, *args: Any, **kwargs: Any) -> Any:
+    """Instantiate the component that ``config.kind`` names: ``registry.get(config.kind)(config, *args, **kwargs)``."""
+    return registry.get(config.kind)(config, *args, **kwargs)
