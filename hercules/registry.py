@@ -17,9 +17,18 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, ValidationError
 
 T = TypeVar("T")
+
+
+class PluginConfig(BaseModel):
+    """Base class of every plugin config: unknown fields are errors, ``kind`` names the plugin."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    kind: str
 
 
 class RegistryError(KeyError):
@@ -83,6 +92,39 @@ class Registry(Generic[T]):
     def configs(self) -> dict[str, type]:
         """All registered config classes by name (for discriminated unions and ``components list``)."""
         return dict(self._configs)
+
+    def parse(self, value: Any) -> PluginConfig:
+        """Validate ``value`` (a config, a ``{"kind": ...}`` mapping or a bare kind name) into its config class.
+
+        The error names the bad field and, for an unknown kind, the valid choices.
+        """
+        if isinstance(value, str):
+            value = {"kind": value}
+        if isinstance(value, BaseModel):
+            value = value.model_dump()
+        if not isinstance(value, dict) or "kind" not in value:
+            raise ValueError(
+                f"a {self.family} config needs a 'kind'; valid choices: {', '.join(self.names())}"
+            )
+        kind = value["kind"]
+        if kind not in self._configs:
+            raise ValueError(f"unknown {self.family} kind {kind!r}; valid choices: {', '.join(self.names())}")
+        try:
+            return self._configs[kind].model_validate(value)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e else "")
+                for e in err.errors()
+            )
+            raise ValueError(f"{self.family} {kind!r}: {problems}") from None
+
+    def field_type(self) -> Any:
+        """A type for pydantic fields that hold a config of this family (validated through :meth:`parse`)."""
+        return Annotated[
+            PluginConfig,
+            BeforeValidator(self.parse),
+            PlainSerializer(lambda c: c.model_dump(), return_type=dict),
+        ]
 
     def names(self) -> list[str]:
         return sorted(self._entries)
