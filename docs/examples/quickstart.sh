@@ -1,0 +1,1 @@
+hercules recipe run recipes/quickstart.yaml
