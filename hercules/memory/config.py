@@ -1,0 +1,50 @@
+"""The memory layer's config: which memory model, which update rule, heads, chunk size, convolution."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from hercules.memory.models import MEMORY_MODELS, MLPMemoryConfig
+from hercules.memory.rules import UPDATE_RULES, TitansRuleConfig
+from hercules.registry import PluginConfig
+
+
+class MemoryConfig(BaseModel):
+    """Everything that defines a :class:`~hercules.memory.NeuralMemory` besides the model width.
+
+    Example:
+        >>> cfg = MemoryConfig(model={"kind": "mlp", "depth": 3}, rule="delta", heads=2, chunk_size=8)
+        >>> cfg.model.depth, cfg.rule.kind
+        (3, 'delta')
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: MEMORY_MODELS.field_type() = Field(  # type: ignore[valid-type]
+        default_factory=MLPMemoryConfig, description="The memory network (a memory-model plugin config)."
+    )
+    rule: UPDATE_RULES.field_type() = Field(  # type: ignore[valid-type]
+        default_factory=TitansRuleConfig, description="How the memory learns (an update-rule plugin config)."
+    )
+    heads: int = Field(1, ge=1, description="Independent memories, each on its own slice of q, k, v.")
+    dim_head: int | None = Field(None, ge=1, description="Size of each head; default: model dim / heads.")
+    chunk_size: int = Field(16, ge=1, description="Tokens per chunk c (1 = the pure per-token rule).")
+    conv_kernel: int = Field(4, ge=0, description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.")
+    qk_norm: bool = Field(True, description="SiLU then L2 normalisation of queries and keys, as in Titans.")
+    zero_init_output: bool = Field(False, description="Start the output projection at zero (the layer then outputs 0).")
+    implementation: Literal["chunked", "naive"] = Field(
+        "chunked", description="chunked: the fast path; naive: the token-by-token reference (slow, for checks)."
+    )
+
+    def head_size(self, dim: int) -> int:
+        """The head size for a model of width ``dim``; errors if ``dim`` does not split into ``heads``."""
+        if self.dim_head is not None:
+            return self.dim_head
+        if dim % self.heads:
+            raise ValueError(f"memory.heads={self.heads} does not divide the model dim {dim}; set memory.dim_head")
+        return dim // self.heads
+
+    def plugin_configs(self) -> dict[str, PluginConfig]:
+        return {"model": self.model, "rule": self.rule}

@@ -1,0 +1,136 @@
+"""``NeuralMemory``: the memory layer, with the projections that produce q, k, v and the rates.
+
+``y, state = memory(x, state)`` reads and writes a per-sample memory while ``x`` ``[B, T, D]`` streams through.
+The exact semantics (chunks, momentum, forgetting) are those of :mod:`hercules.ops.memory_update_naive`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from hercules.memory.config import MemoryConfig
+from hercules.memory.models import MEMORY_MODELS
+from hercules.memory.rules import UPDATE_RULES, Rates
+from hercules.memory.state import MemoryState
+from hercules.ops import causal_conv1d, causal_conv1d_naive
+from hercules.registry import build
+
+RATE_NAMES = ("lr", "mom", "forget")
+
+
+class NeuralMemory(nn.Module):
+    """A test-time-trained memory layer.
+
+    Args:
+        dim: model width ``D`` of the inputs and outputs.
+        config: see :class:`~hercules.memory.MemoryConfig`.
+
+    Example:
+        >>> import torch
+        >>> memory = NeuralMemory(16, MemoryConfig(heads=2, chunk_size=4))
+        >>> x = torch.randn(2, 10, 16)
+        >>> y, state = memory(x)                      # whole sequence
+        >>> y1, s = memory(x[:, :3])                  # or in pieces, with the state carried
+        >>> y2, s = memory(x[:, 3:], s)
+        >>> torch.allclose(torch.cat([y1, y2], 1), y, atol=1e-6)
+        True
+    """
+
+    def __init__(self, dim: int, config: MemoryConfig | None = None) -> None:
+        super().__init__()
+        self.config = config = config or MemoryConfig()
+        self.dim, self.heads, self.dim_head = dim, config.heads, config.head_size(dim)
+        inner = self.heads * self.dim_head
+        self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
+        self.conv_weight = None
+        if config.conv_kernel > 1:
+            weight = torch.zeros(3 * inner, config.conv_kernel)
+            weight[:, -1] = 1.0  # starts as the identity, so the projections keep their meaning
+            self.conv_weight = nn.Parameter(weight)
+        self.model = build(MEMORY_MODELS, config.model, self.dim_head, self.heads)
+        self.rule = build(UPDATE_RULES, config.rule, dim, self.heads)
+        self.out_proj = nn.Linear(inner, dim, bias=False)
+        if config.zero_init_output:
+            nn.init.zeros_(self.out_proj.weight)
+
+    @property
+    def naive(self) -> bool:
+        return self.config.implementation == "naive"
+
+    def init_state(self, batch_size: int, device: torch.device | None = None) -> MemoryState:
+        """A fresh state: every sample starts from the learned initial weights, zero momentum, nothing pending."""
+        device = device or self.to_qkv.weight.device
+        weights = {n: p.unsqueeze(0).expand(batch_size, *p.shape) for n, p in self.model.initial.items()}
+        dtype = self.to_qkv.weight.dtype
+        empty = torch.zeros(batch_size, 0, self.heads, self.dim_head, device=device, dtype=dtype)
+        pending = {"q": empty, "k": empty, "v": empty} | {r: empty[..., 0] for r in RATE_NAMES}
+        conv = None
+        if self.conv_weight is not None:
+            conv = torch.zeros(batch_size, self.conv_weight.shape[1] - 1, self.conv_weight.shape[0], device=device, dtype=dtype)
+        return MemoryState(
+            weights={n: w.to(device) for n, w in weights.items()},
+            momentum={n: torch.zeros_like(w, device=device) for n, w in weights.items()},
+            pending=pending,
+            conv=conv,
+        )
+
+    def project(self, x: Tensor, conv_cache: Tensor | None) -> tuple[dict[str, Tensor], Tensor | None]:
+        """``x [B, T, D]`` → q, k, v ``[B, T, H, d]`` and rates ``[B, T, H]``, and the new convolution cache."""
+        qkv = self.to_qkv(x)
+        if self.conv_weight is not None:
+            conv = causal_conv1d_naive if self.naive else causal_conv1d
+            qkv, conv_cache = conv(qkv, self.conv_weight, conv_cache)
+        q, k, v = rearrange(qkv, "b t (three h d) -> three b t h d", three=3, h=self.heads)
+        if self.config.qk_norm:
+            q, k = F.normalize(F.silu(q), dim=-1), F.normalize(F.silu(k), dim=-1)
+        rates = self.rule.rates(x)
+        return {"q": q, "k": k, "v": v} | rates._asdict(), conv_cache
+
+    def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
+        """Read and write the memory for ``x`` ``[B, T, D]``; returns ``y`` ``[B, T, D]`` and the new state."""
+        batch = x.shape[0]
+        if state is None:
+            state = self.init_state(batch, x.device)
+        elif state.batch_size != batch:
+            raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
+        new, conv_cache = self.project(x, state.conv)
+        seq = {n: torch.cat([state.pending[n], new[n]], dim=1) for n in new}
+        flat = lambda t: t.reshape(batch * self.heads, *t.shape[2:])  # noqa: E731  [B, H, ...] → [B·H, ...]
+        tokens = {n: rearrange(seq[n], "b t h ... -> (b h) t ...") for n in seq}
+        result = self.rule.update(
+            self.model.functional,
+            {n: flat(w) for n, w in state.weights.items()},
+            {n: flat(s) for n, s in state.momentum.items()},
+            tokens["q"], tokens["k"], tokens["v"],
+            Rates(*(tokens[r] for r in RATE_NAMES)),
+            self.config.chunk_size,
+            naive=self.naive,
+        )
+        pending_before, total = state.pending_tokens, seq["q"].shape[1]
+        y = rearrange(result.y[:, pending_before:], "(b h) t d -> b t (h d)", b=batch)
+        keep = total % self.config.chunk_size
+        unflat = lambda t: t.reshape(batch, self.heads, *t.shape[1:])  # noqa: E731
+        new_state = MemoryState(
+            weights={n: unflat(w) for n, w in result.weights.items()},
+            momentum={n: unflat(s) for n, s in result.momentum.items()},
+            pending={n: t[:, total - keep :] for n, t in seq.items()},
+            conv=conv_cache,
+        )
+        new_state.stats = self._stats(new, new_state, result.surprise)
+        return self.out_proj(y.to(x.dtype)), new_state
+
+    @torch.no_grad()
+    def _stats(self, new: dict[str, Tensor], state: MemoryState, surprise: Tensor) -> dict[str, Tensor]:
+        """Diagnostics as detached tensors (no host synchronisation)."""
+        norm = lambda group: torch.stack([t.flatten(2).pow(2).sum(-1) for t in group.values()]).sum(0).sqrt().mean()  # noqa: E731
+        return {
+            "theta": new["lr"].mean(),
+            "eta": new["mom"].mean(),
+            "alpha": new["forget"].mean(),
+            "surprise_norm": surprise.mean(),
+            "weight_norm": norm(state.weights),
+            "momentum_norm": norm(state.momentum),
+        }

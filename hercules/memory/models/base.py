@@ -1,0 +1,50 @@
+"""The memory-model plugin interface and its registry.
+
+A memory model is the small network whose weights are the memory. It owns the *initial* weights (learned
+parameters, one set per head, ``[H, ...]``) and a pure function ``functional(weights, x)`` that applies weights
+with a leading row dimension ``[N, ...]`` (``N`` = batch × heads) to ``x`` ``[N, n, d]``. The update rule never
+writes into the parameters: the per-sample weights live in :class:`hercules.memory.state.MemoryState`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from hercules.registry import PluginConfig, Registry
+
+MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
+register_memory_model = MEMORY_MODELS.register
+
+
+class MemoryModel(nn.Module):
+    """Base class: subclasses create their initial weights in ``__init__`` and implement :meth:`functional`.
+
+    Args:
+        config: the model's plugin config.
+        dim: the head size ``d`` (input and output size of the memory).
+        heads: number of independent memories ``H``.
+    """
+
+    def __init__(self, config: PluginConfig, dim: int, heads: int) -> None:
+        super().__init__()
+        self.config, self.dim, self.heads = config, dim, heads
+        self.initial = nn.ParameterDict()
+
+    def add_weight(self, name: str, fan_in: int, fan_out: int, std: float | None = None) -> None:
+        """Add an initial weight ``[H, fan_in, fan_out]`` drawn from N(0, std²), std = 1/√fan_in by default."""
+        std = 1 / math.sqrt(fan_in) if std is None else std
+        self.initial[name] = nn.Parameter(torch.randn(self.heads, fan_in, fan_out) * std)
+
+    def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+        """Apply per-row weights ``name → [N, ...]`` to ``x`` ``[N, n, d]`` → ``[N, n, d]``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
+        return self.functional(dict(self.initial), x)
+
+
+ACTIVATIONS = {"gelu": nn.functional.gelu, "silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh}

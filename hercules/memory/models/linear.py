@@ -1,0 +1,39 @@
+"""``linear``: a matrix memory ``M(x) = x W`` (the associative memory of linear attention and the delta rule)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from torch import Tensor
+
+from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.registry import PluginConfig
+
+
+class LinearMemoryConfig(PluginConfig):
+    """A single matrix per head."""
+
+    kind: Literal["linear"] = "linear"
+    init: Literal["zeros", "normal"] = Field(
+        "zeros", description="zeros: an empty memory that reads 0; normal: N(0, 1/d) entries."
+    )
+
+
+@register_memory_model("linear", LinearMemoryConfig)
+class LinearMemory(MemoryModel):
+    """Matrix memory. Initial weight: zeros (an empty memory) or N(0, 1/d).
+
+    Example:
+        >>> import torch
+        >>> m = LinearMemory(LinearMemoryConfig(), dim=4, heads=1)
+        >>> float(m(torch.randn(1, 2, 4)).abs().sum())
+        0.0
+    """
+
+    def __init__(self, config: LinearMemoryConfig, dim: int, heads: int) -> None:
+        super().__init__(config, dim, heads)
+        self.add_weight("w", dim, dim, std=0.0 if config.init == "zeros" else None)
+
+    def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+        return x @ weights["w"]

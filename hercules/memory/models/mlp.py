@@ -1,0 +1,49 @@
+"""``mlp``: a residual multi-layer perceptron memory, ``M(x) = x + W_L σ(… σ(W_1 x))``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+from torch import Tensor
+
+from hercules.memory.models.base import ACTIVATIONS, MemoryModel, register_memory_model
+from hercules.registry import PluginConfig
+
+
+class MLPMemoryConfig(PluginConfig):
+    """A residual MLP memory (the Titans default)."""
+
+    kind: Literal["mlp"] = "mlp"
+    depth: int = Field(2, ge=1, description="Number of weight matrices; 1 is a residual linear map.")
+    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
+    activation: Literal["gelu", "silu", "relu", "tanh"] = Field("gelu", description="Hidden nonlinearity.")
+    residual: bool = Field(True, description="Add the input to the output (M(x) = x + MLP(x)).")
+
+
+@register_memory_model("mlp", MLPMemoryConfig)
+class MLPMemory(MemoryModel):
+    """Residual MLP memory. Initial weights: N(0, 1/fan_in) per matrix (variance-preserving).
+
+    Example:
+        >>> import torch
+        >>> m = MLPMemory(MLPMemoryConfig(depth=2), dim=8, heads=2)
+        >>> m(torch.randn(2, 5, 8)).shape
+        torch.Size([2, 5, 8])
+    """
+
+    def __init__(self, config: MLPMemoryConfig, dim: int, heads: int) -> None:
+        super().__init__(config, dim, heads)
+        hidden = max(1, round(dim * config.expansion))
+        sizes = [dim] + [hidden] * (config.depth - 1) + [dim]
+        for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+            self.add_weight(f"w{i}", fan_in, fan_out)
+        self.act = ACTIVATIONS[config.activation]
+
+    def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
+        h = x
+        for i in range(self.config.depth):
+            if i > 0:
+                h = self.act(h)
+            h = h @ weights[f"w{i}"]
+        return x + h if self.config.residual else h

@@ -1,0 +1,75 @@
+"""The update-rule plugin interface and its registry.
+
+An update rule turns the hidden states into the per-token, per-head rates θ (learning rate), η (momentum) and
+α (forgetting) and applies the memory update through the ops in :mod:`hercules.ops`. A rule that needs a
+different update writes its own :meth:`UpdateRule.update`; the built-ins share the Titans update, of which the
+delta rule is the case η = α = 0.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from hercules.ops import MemoryUpdate, memory_update_chunked, memory_update_naive
+from hercules.ops.memory_update_naive import ModelFn
+from hercules.registry import PluginConfig, Registry
+
+UPDATE_RULES: Registry[type[UpdateRule]] = Registry("update rule")
+register_update_rule = UPDATE_RULES.register
+
+
+class Rates(NamedTuple):
+    """θ, η, α per token and head, each ``[B, T, H]``."""
+
+    lr: Tensor
+    mom: Tensor
+    forget: Tensor
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+class RateProjection(nn.Linear):
+    """``x [B, T, D] → scale · σ(x W + b)`` ``[B, T, H]``; small weights so that rates start near ``init``."""
+
+    def __init__(self, dim: int, heads: int, init: float, scale: float = 1.0) -> None:
+        super().__init__(dim, heads)
+        self.scale = scale
+        nn.init.normal_(self.weight, std=0.02)
+        nn.init.constant_(self.bias, logit(init))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.scale * torch.sigmoid(super().forward(x))
+
+
+class UpdateRule(nn.Module):
+    """Base class. Args: config, model dim ``D``, heads ``H``."""
+
+    def __init__(self, config: PluginConfig, dim: int, heads: int) -> None:
+        super().__init__()
+        self.config, self.dim, self.heads = config, dim, heads
+
+    def rates(self, x: Tensor) -> Rates:
+        """Rates for hidden states ``x`` ``[B, T, D]``."""
+        raise NotImplementedError
+
+    def update(
+        self,
+        model_fn: ModelFn,
+        weights: dict[str, Tensor],
+        momentum: dict[str, Tensor],
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        rates: Rates,
+        chunk_size: int,
+        naive: bool = False,
+    ) -> MemoryUpdate:
+        """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``)."""
+        op = memory_update_naive if naive else memory_update_chunked
+        return op(model_fn, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
