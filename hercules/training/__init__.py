@@ -1,0 +1,16 @@
+"""Training on Hugging Face Accelerate: settings, optimizer and schedules, checkpoints, tracking, the loop."""
+
+from hercules.training.checkpoint import CheckpointManager
+from hercules.training.config import CheckpointSettings, ScheduleSettings, TrackingSettings, TrainingSettings
+from hercules.training.trainer import Trainer, TrainingDiverged, TrainResult
+
+__all__ = [
+    "CheckpointManager",
+    "CheckpointSettings",
+    "ScheduleSettings",
+    "TrackingSettings",
+    "Trainer",
+    "TrainingDiverged",
+    "TrainResult",
+    "TrainingSettings",
+]

@@ -1,0 +1,127 @@
+"""Run tracking: metrics.jsonl, a rich progress bar (loss, tokens/s, ETA) and PNG plots.
+
+``metrics.jsonl`` holds one JSON object per line, each with ``step`` and ``kind`` (``train``, ``val``,
+``babilong``, ``skip``); :func:`plot_run` turns it into ``loss_curve.png`` and ``memory_diagnostics.png``.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> log = MetricsLog(pathlib.Path(tempfile.mkdtemp()) / "metrics.jsonl")
+    >>> log.write({"step": 1, "kind": "train", "loss": 2.5})
+    >>> log.read()[0]["loss"]
+    2.5
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class MetricsLog:
+    """Append-only JSONL metrics file (written by the main process only)."""
+
+    def __init__(self, path: Path, enabled: bool = True) -> None:
+        self.path, self.enabled = Path(path), enabled
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(_plain(record)) + "\n")
+
+    def read(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records past ``step`` (written by an interrupted run that is now resumed from ``step``)."""
+        if self.enabled and self.path.exists():
+            kept = [r for r in self.read() if r.get("step", 0) <= step]
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+
+
+def _plain(record: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in record.items():
+        if hasattr(value, "item"):
+            value = value.item()
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)  # JSON has no NaN/inf
+        out[key] = value
+    return out
+
+
+def progress_bar(enabled: bool) -> Progress:
+    """A rich progress bar whose task fields ``loss`` and ``tps`` show the last loss and tokens/s."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        TextColumn("{task.fields[tps]} tok/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def plot_run(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
+    """Write ``loss_curve.png`` (train + validation loss) and ``memory_diagnostics.png``; returns the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    train = [r for r in records if r.get("kind") == "train" and isinstance(r.get("loss"), (int, float))]
+    val = [r for r in records if r.get("kind") == "val"]
+    if train or val:
+        fig, ax = plt.subplots(figsize=(7, 4))
+        if train:
+            ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train", lw=1)
+        if val:
+            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
+        ax.set_xlabel("optimizer step")
+        ax.set_ylabel("loss")
+        ax.legend()
+        ax.grid(alpha=0.3)
+        fig.tight_layout()
+        written.append(out_dir / "loss_curve.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    diag_keys = sorted({k for r in train for k in r if k.startswith(("diag/", "grad_norm", "lr"))})
+    if diag_keys:
+        cols = min(3, len(diag_keys))
+        rows = math.ceil(len(diag_keys) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+        for ax, key in zip(axes.flat, diag_keys, strict=False):
+            pts = [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
+            ax.set_title(key.removeprefix("diag/"), fontsize=9)
+            ax.grid(alpha=0.3)
+        for ax in list(axes.flat)[len(diag_keys) :]:
+            ax.axis("off")
+        fig.tight_layout()
+        written.append(out_dir / "memory_diagnostics.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written

@@ -1,0 +1,352 @@
+"""The training loop: HF Accelerate, gradient accumulation, clipping, NaN guard, validation, checkpoints.
+
+The same code runs on one CPU, one GPU or several processes (``accelerate launch``): the model is wrapped by
+Accelerate (DDP when several processes; bf16 autocast on GPU), and the data order is a
+:class:`~hercules.training.batches.MicroBatchStream` that each process reads at its own offsets, so W processes with
+accumulation A take the same optimizer steps as one process with accumulation W·A.
+
+Example:
+    >>> from hercules.training import Trainer, TrainingSettings
+    >>> trainer = Trainer(model, TrainingSettings(max_steps=100, lr=1e-3), train_items, "runs/x",
+    ...                   val_items=val_items, pad_token_id=tok.pad_token_id)  # doctest: +SKIP
+    >>> result = trainer.train()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+
+from hercules.training.batches import MicroBatchStream, collate, count_target_tokens
+from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
+from hercules.training.config import TrackingSettings, TrainingSettings
+from hercules.training.optim import Schedule, build_optimizer, group_parameters
+from hercules.training.serialize import rng_state, set_rng_state
+from hercules.training.tracking import MetricsLog, plot_run, progress_bar
+
+logger = logging.getLogger(__name__)
+
+Item = Mapping[str, Any]
+
+
+class TrainingDiverged(RuntimeError):
+    """Raised when more steps than ``training.max_skipped_steps`` had a non-finite loss or gradient."""
+
+
+@dataclass
+class TrainState:
+    """Counters that a checkpoint restores (``step`` is also the position in the data stream)."""
+
+    step: int = 0
+    skipped: int = 0
+    tokens: int = 0
+    best_val_loss: float | None = None
+    val_loss: float | None = None
+    schedule: dict = field(default_factory=dict)
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    skipped: int
+    train_loss: float | None
+    best_val_loss: float | None
+    last_checkpoint: Path | None
+    run_dir: Path
+
+
+def make_accelerator(settings: TrainingSettings, tracking: TrackingSettings, run_dir: Path) -> Accelerator:
+    """An Accelerator for this run: bf16 on GPU when ``precision: auto``, fp32 on CPU."""
+    precision = settings.precision
+    if precision == "auto":
+        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
+    return Accelerator(
+        mixed_precision="no" if precision == "fp32" else precision,
+        cpu=not torch.cuda.is_available(),
+        log_with=list(tracking.report_to) or None,
+        project_dir=str(run_dir),
+    )
+
+
+def default_diagnostics(model: torch.nn.Module, settings: TrainingSettings) -> dict[str, float]:
+    """L2 norm of the trainable parameters of each group (memory/injection vs LoRA)."""
+    out = {}
+    for key, named in group_parameters(model, settings).items():
+        out[f"diag/param_norm/{key}"] = float(
+            torch.sqrt(sum(p.detach().float().pow(2).sum() for _, p in named))
+        )
+    return out
+
+
+class Trainer:
+    """Trains the trainable parameters of ``model`` on ``train_items`` (dicts with ``input_ids``, ``labels``).
+
+    Args:
+        eval_fn: called as ``eval_fn(model, step) -> dict`` every ``training.babilong_every`` steps (BABILong).
+        diagnostics_fn: ``diagnostics_fn(model) -> dict[str, float]`` logged with each training record.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        settings: TrainingSettings,
+        train_items: Sequence[Item],
+        run_dir: str | Path,
+        *,
+        val_items: Sequence[Item] | None = None,
+        pad_token_id: int = 0,
+        seed: int = 0,
+        tracking: TrackingSettings | None = None,
+        eval_fn: Callable[[torch.nn.Module, int], dict[str, Any]] | None = None,
+        diagnostics_fn: Callable[[torch.nn.Module], dict[str, float]] | None = None,
+        accelerator: Accelerator | None = None,
+        config_for_trackers: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings, self.tracking = settings, tracking or TrackingSettings()
+        self.run_dir = Path(run_dir)
+        self.acc = accelerator or make_accelerator(settings, self.tracking, self.run_dir)
+        self.train_items, self.val_items = train_items, list(val_items or [])
+        self.pad_token_id, self.seed = pad_token_id, seed
+        self.eval_fn, self.diagnostics_fn = eval_fn, diagnostics_fn
+        self.world, self.rank = self.acc.num_processes, self.acc.process_index
+        self.stream = MicroBatchStream(len(train_items), settings.batch_size, seed)
+        self.total_steps = settings.max_steps or math.ceil(
+            settings.epochs * self.stream.batches_per_epoch / (settings.grad_accumulation * self.world)
+        )
+        self.checkpoints = CheckpointManager(
+            self.run_dir / "checkpoints", settings.checkpoint.keep_last, settings.checkpoint.keep_best
+        )
+        self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.acc.is_main_process)
+        self.state = TrainState()
+        set_seed(seed + self.rank)
+        if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
+            model.gradient_checkpointing_enable()
+        self.optimizer = build_optimizer(model, settings)
+        self.schedule = Schedule(self.optimizer, settings.schedule, self.total_steps)
+        if settings.resume:
+            self._resume(model, settings.resume)
+        self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
+        if self.tracking.report_to:
+            self.acc.init_trackers(self.tracking.project, config=config_for_trackers or {})
+
+    # ---- resume ------------------------------------------------------------------------------------------
+    def _resume(self, model: torch.nn.Module, spec: str) -> None:
+        try:
+            folder = self.checkpoints.resolve(spec)
+        except FileNotFoundError:
+            if spec == "latest":
+                logger.info("no checkpoint to resume under %s; starting fresh", self.checkpoints.root)
+                return
+            raise
+        saved = CheckpointManager.load(folder, self.rank)
+        load_trainable_state(model, saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        ts = saved["trainer_state"]
+        self.state = TrainState(**{k: ts[k] for k in TrainState.__dataclass_fields__ if k in ts})
+        self.schedule.load_state_dict(ts["schedule"])
+        set_rng_state(saved["rng"])
+        self.metrics.truncate_after(self.state.step)
+        logger.info("resumed from %s at step %d", folder, self.state.step)
+
+    # ---- one optimizer step ------------------------------------------------------------------------------
+    def _micro_batch(self, step: int, i: int) -> dict[str, torch.Tensor]:
+        g = (step * self.settings.grad_accumulation + i) * self.world + self.rank
+        items = [self.train_items[j] for j in self.stream.indices(g)]
+        return {k: v.to(self.acc.device) for k, v in collate(items, self.pad_token_id).items()}
+
+    def _train_step(self, step: int) -> dict[str, float]:
+        """Forward/backward over the accumulated micro-batches, then clip and update (or skip if non-finite)."""
+        accum = self.settings.grad_accumulation
+        losses, tokens = [], 0
+        for i in range(accum):
+            batch = self._micro_batch(step, i)
+            tokens += int(batch["attention_mask"].sum())
+            sync = contextlib.nullcontext() if i == accum - 1 else self.acc.no_sync(self.model)
+            with sync:
+                loss = self.model(**batch).loss
+                self.acc.backward(loss / accum)
+            losses.append(loss.detach().float())
+        max_norm = self.settings.max_grad_norm or float("inf")
+        grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), max_norm)
+        local = torch.stack(losses).mean().reshape(1)
+        loss = float(self.acc.gather(local).mean())
+        tokens = int(self.acc.gather(torch.tensor([tokens], device=self.acc.device)).sum())
+        finite = math.isfinite(loss) and math.isfinite(float(grad_norm))
+        if finite:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.schedule.step()
+        return {"loss": loss, "grad_norm": float(grad_norm), "tokens": tokens, "finite": finite}
+
+    # ---- validation --------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> float | None:
+        """Token-weighted mean loss over the validation items (split over processes)."""
+        if not self.val_items:
+            return None
+        model = self.acc.unwrap_model(self.model)
+        was_training = model.training
+        model.eval()
+        total = torch.zeros(2, device=self.acc.device, dtype=torch.float64)
+        shard = self.val_items[self.rank :: self.world]
+        for start in range(0, len(shard), self.settings.batch_size):
+            batch = collate(shard[start : start + self.settings.batch_size], self.pad_token_id)
+            batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+            with self.acc.autocast():
+                loss = model(**batch).loss.double()
+            n = count_target_tokens(batch["labels"])
+            total += torch.stack([loss * n, torch.tensor(float(n), device=total.device, dtype=torch.float64)])
+        model.train(was_training)
+        total = self.acc.reduce(total, "sum")
+        return float(total[0] / total[1]) if total[1] > 0 else None
+
+    # ---- checkpoint --------------------------------------------------------------------------------------
+    def save_checkpoint(self, rng: dict[str, Any] | None = None) -> Path:
+        self.state.schedule = self.schedule.state_dict()
+        return self.checkpoints.save(
+            self.state.step,
+            is_main=self.acc.is_main_process,
+            rank=self.rank,
+            barrier=self.acc.wait_for_everyone,
+            model_state=lambda: trainable_state(self.acc.unwrap_model(self.model)),
+            optimizer_state=self.optimizer.state_dict,
+            trainer_state=self.state.__dict__ | {"total_steps": self.total_steps, "world": self.world},
+            rng=rng,
+        )
+
+    # ---- the loop ----------------------------------------------------------------------------------------
+    def _log(self, record: dict[str, Any]) -> None:
+        self.metrics.write(record)
+        if self.tracking.report_to:
+            step = record["step"]
+            self.acc.log(
+                {
+                    f"{record['kind']}/{k}": v
+                    for k, v in record.items()
+                    if isinstance(v, (int, float)) and k not in ("step",)
+                },
+                step=step,
+            )
+
+    def _validate_and_log(self) -> bool:
+        """Validation at the current step; True when it is the best so far."""
+        val = self.validate()
+        if val is None:
+            return False
+        self.state.val_loss = val
+        improved = self.state.best_val_loss is None or val < self.state.best_val_loss
+        if improved:
+            self.state.best_val_loss = val
+        self._log({"step": self.state.step, "kind": "val", "val_loss": val})
+        logger.info("step %d: validation loss %.4f", self.state.step, val)
+        return improved
+
+    def _after_step(self, out: dict[str, Any], seconds: float) -> None:
+        s, st = self.settings, self.state
+        if out["finite"]:
+            st.tokens += out["tokens"]
+        else:
+            st.skipped += 1
+            self._log({"step": st.step, "kind": "skip", "loss": out["loss"], "grad_norm": out["grad_norm"]})
+            logger.warning("step %d skipped: loss %s, grad norm %s", st.step, out["loss"], out["grad_norm"])
+            if st.skipped > s.max_skipped_steps:
+                last = self.checkpoints.latest()
+                raise TrainingDiverged(
+                    f"training stopped at step {st.step}: {st.skipped} steps had a non-finite loss or gradient "
+                    f"(limit training.max_skipped_steps={s.max_skipped_steps}); last good checkpoint: "
+                    f"{last or 'none'}. Lower training.lr, set training.max_grad_norm, or check the data."
+                )
+            return
+        if st.step % s.log_every == 0 or st.step == self.total_steps:
+            record = {
+                "step": st.step,
+                "kind": "train",
+                "loss": out["loss"],
+                "grad_norm": out["grad_norm"],
+                "lr": self.schedule.get_last_lr()[0],
+                "tokens": st.tokens,
+                "tokens_per_s": out["tokens"] / max(seconds, 1e-9),
+            }
+            if self.acc.is_main_process:
+                unwrapped = self.acc.unwrap_model(self.model)
+                record |= (self.diagnostics_fn or (lambda m: default_diagnostics(m, s)))(unwrapped)
+            self._log(record)
+
+    def _periodic(self) -> Path | None:
+        """Validation, BABILong and checkpointing due after the current step."""
+        s, step = self.settings, self.state.step
+        interval = s.validation_interval(self.total_steps)
+        final = step == self.total_steps
+        improved = False
+        if (interval and step % interval == 0) or final:
+            improved = self._validate_and_log()
+        if self.eval_fn and s.babilong_every and step % s.babilong_every == 0 and not final:
+            results = self.eval_fn(self.acc.unwrap_model(self.model), step)
+            self._log(
+                {"step": step, "kind": "babilong"}
+                | {k: v for k, v in results.items() if isinstance(v, (int, float))}
+            )
+        ck = s.checkpoint
+        if (
+            (ck.every and step % ck.every == 0)
+            or (final and ck.save_final)
+            or (improved and ck.keep_best and ck.every)
+        ):
+            return self.save_checkpoint()
+        return None
+
+    def train(self, stop_at_step: int | None = None) -> TrainResult:
+        """Run to ``total_steps`` (or stop after ``stop_at_step``, saving a checkpoint, as a preemption would)."""
+        self.model.train()
+        st, last_ckpt, last_loss = self.state, self.checkpoints.latest(), None
+        if st.step == 0 and self.settings.validate_at_start and self.val_items:
+            self._validate_and_log()
+        with progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
+            task = bar.add_task("training", total=self.total_steps, completed=st.step, loss="-", tps="-")
+            while st.step < self.total_steps:
+                rng = rng_state()  # as of the step boundary, so an interrupt can save an exact resume point
+                t0 = time.perf_counter()
+                try:
+                    out = self._train_step(st.step)
+                except KeyboardInterrupt:
+                    logger.warning("interrupted: saving a checkpoint at step %d", st.step)
+                    self.save_checkpoint(rng)
+                    raise
+                st.step += 1
+                self._after_step(out, time.perf_counter() - t0)
+                if out["finite"]:
+                    last_loss = out["loss"]
+                bar.update(
+                    task,
+                    completed=st.step,
+                    loss=f"{out['loss']:.4f}",
+                    tps=f"{out['tokens'] / max(time.perf_counter() - t0, 1e-9):,.0f}",
+                )
+                if out["finite"] or st.step == self.total_steps:  # no checkpoint right after a skipped step
+                    last_ckpt = self._periodic() or last_ckpt
+                if stop_at_step is not None and st.step >= stop_at_step and st.step < self.total_steps:
+                    last_ckpt = self.save_checkpoint()
+                    break
+        self.finish()
+        return TrainResult(st.step, st.skipped, last_loss, st.best_val_loss, last_ckpt, self.run_dir)
+
+    def finish(self) -> None:
+        """Write the plots and close the trackers."""
+        if self.acc.is_main_process and self.tracking.plots:
+            plot_run(self.metrics.read(), self.run_dir)
+        if self.tracking.report_to:
+            self.acc.end_training()
+        self.acc.wait_for_everyone()
+
+    def unwrapped_model(self) -> torch.nn.Module:
+        return self.acc.unwrap_model(self.model)
