@@ -1,0 +1,206 @@
+"""BABILong evaluation of any HF causal LM, augmented with memory or not.
+
+Greedy decoding, batched with left padding; each sample starts with a fresh memory; inputs longer than
+``segment_length`` are read segment by segment (:mod:`hercules.injection.segments`). Predictions are appended to
+``predictions.jsonl`` as they are made and ``results.json`` is rewritten after every (task, length) cell, so a run
+that stops can be resumed with the same call. At the end a heatmap PNG and a table are written.
+
+Example:
+    >>> from hercules.backbones.tiny import tiny_model
+    >>> from hercules.backbones.tokenizer import byte_tokenizer
+    >>> settings = EvalSettings(tasks=["qa1"], lengths=["0k"], samples_per_task=2, max_new_tokens=4, progress=False)
+    >>> results = evaluate_babilong(tiny_model("llama"), byte_tokenizer(), settings, "/tmp/hercules-eval-doc")
+    >>> results["counts"]["qa1"]["0k"]
+    2
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hercules.data.babilong import BabilongSample
+from hercules.data.loaders import load_babilong
+from hercules.data.prompts import format_for_model, render_prompt
+from hercules.evaluation.metrics import babilong_score, contains, exact_match
+from hercules.evaluation.report import build_results, data_identity, finish_report, progress_bar
+from hercules.evaluation.settings import EvalSettings
+
+log = logging.getLogger(__name__)
+
+
+def encode_prompts(samples: list[BabilongSample], tokenizer: Any, settings: EvalSettings) -> list[list[int]]:
+    """Token ids of each sample's full prompt (chat-formatted when the tokenizer has a template)."""
+    chat = settings.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+    texts = [
+        format_for_model(render_prompt(s.task, s.context, s.question, settings.few_shot), tokenizer, chat)
+        for s in samples
+    ]
+    # A chat template writes its own special tokens; a plain prompt gets the tokenizer's (e.g. BOS).
+    return tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+
+
+@contextmanager
+def _left_padding(tokenizer: Any) -> Iterator[None]:
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"
+    try:
+        yield
+    finally:
+        tokenizer.padding_side = side
+
+
+def _reset_memory(model: Any) -> None:
+    """Start every batch with a fresh memory (models that keep one expose ``reset_memory``)."""
+    reset = getattr(model, "reset_memory", None)
+    if callable(reset):
+        reset()
+
+
+def _input_budget(model: Any, settings: EvalSettings) -> int | None:
+    return settings.max_input_tokens or getattr(
+        getattr(model, "config", None), "max_position_embeddings", None
+    )
+
+
+def _segmented(model: Any, ids: list[int], settings: EvalSettings, gen: dict[str, Any]) -> list[int]:
+    """Generate for one long input read in segments with memory carried (needs hercules.injection.segments)."""
+    try:
+        segments = importlib.import_module("hercules.injection.segments")
+    except ImportError as error:
+        raise RuntimeError(
+            "segment_length is set but hercules.injection.segments is not available; unset segment_length"
+        ) from error
+    input_ids = torch.tensor([ids], device=model.device)
+    out = segments.generate_segmented(model, input_ids, segment_length=settings.segment_length, **gen)
+    return out[0, input_ids.shape[1] :].tolist() if out.shape[1] > input_ids.shape[1] else out[0].tolist()
+
+
+@torch.no_grad()
+def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings: EvalSettings) -> list[str]:
+    """Greedy answers for a batch of token-id prompts: [B] prompts → [B] decoded strings (new tokens only)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    gen = dict(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
+    budget = _input_budget(model, settings)
+    longest = max(len(x) for x in ids)
+    _reset_memory(model)
+    if settings.segment_length is not None and longest > settings.segment_length:
+        new = [_segmented(model, x, settings, gen) for x in ids]
+        return [tokenizer.decode(t, skip_special_tokens=True).strip() for t in new]
+    if budget is not None and longest + settings.max_new_tokens > budget:
+        raise ValueError(
+            f"input of {longest} tokens + {settings.max_new_tokens} new tokens exceeds the model's budget of "
+            f"{budget}; set segment_length to read long inputs in segments, or evaluate shorter lengths"
+        )
+    with _left_padding(tokenizer):
+        batch = tokenizer.pad({"input_ids": ids}, return_tensors="pt")
+    batch = {k: v.to(model.device) for k, v in batch.items()}
+    out = model.generate(**batch, **gen)
+    new = out[:, batch["input_ids"].shape[1] :]
+    return [tokenizer.decode(t, skip_special_tokens=True).strip() for t in new]
+
+
+def _read_done(path: Path) -> dict[tuple[str, str, int], dict]:
+    if not path.exists():
+        return {}
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {(r["task"], r["length"], r["index"]): r for r in records}
+
+
+def _prepare_run(out: Path, settings: EvalSettings) -> dict[tuple[str, str, int], dict]:
+    """Load earlier predictions when resuming with unchanged settings; otherwise start a fresh file."""
+    out.mkdir(parents=True, exist_ok=True)
+    ident_path, pred_path = out / "settings.json", out / "predictions.jsonl"
+    identity = settings.identity()
+    if settings.resume and ident_path.exists() and pred_path.exists():
+        if json.loads(ident_path.read_text()) == identity:
+            return _read_done(pred_path)
+        log.warning("settings differ from the run in %s; starting its predictions afresh", out)
+    ident_path.write_text(json.dumps(identity, indent=2))
+    pred_path.write_text("")
+    return {}
+
+
+def _prior_wall_time(out: Path) -> float:
+    try:
+        return float(json.loads((out / "results.json").read_text())["wall_time_s"])
+    except (OSError, ValueError, KeyError):
+        return 0.0
+
+
+def _score(sample: BabilongSample, output: str, n_tokens: int) -> dict[str, Any]:
+    return {
+        "task": sample.task,
+        "length": sample.length,
+        "index": sample.index,
+        "question": sample.question,
+        "target": sample.target,
+        "output": output,
+        "input_tokens": n_tokens,
+        "correct": babilong_score(output, sample.target, sample.question, sample.task),
+        "exact_match": exact_match(output, sample.target),
+        "contains": contains(output, sample.target),
+    }
+
+
+def evaluate_babilong(
+    model: Any, tokenizer: Any, settings: EvalSettings, out_dir: str | Path
+) -> dict[str, Any]:
+    """Evaluate ``model`` on BABILong; write results.json, predictions.jsonl, heatmap.png to ``out_dir``.
+
+    Returns the results dict (also in ``results.json``): ``accuracy[task][length]`` in [0, 1] (BABILong metric),
+    ``exact_match`` and ``contains`` likewise, ``counts``, and the model, data and settings identity.
+    """
+    out, start = Path(out_dir), time.perf_counter()
+    done = _prepare_run(out, settings)
+    prior_s = _prior_wall_time(out) if done else 0.0
+    samples = load_babilong(
+        settings.data,
+        settings.tasks,
+        settings.lengths,
+        settings.samples_per_task,
+        tokenizer,
+        seed=settings.seed,
+        split="test",
+    )
+    model.eval()
+    cells = [(t, length) for length in settings.lengths for t in settings.tasks]
+    total = sum(len(samples[c]) for c in cells)
+    with (
+        progress_bar(settings.progress, total) as advance,
+        (out / "predictions.jsonl").open("a") as pred_file,
+    ):
+        advance(sum(1 for c in cells for s in samples[c] if (s.task, s.length, s.index) in done))
+        for cell in cells:
+            todo = [s for s in samples[cell] if (s.task, s.length, s.index) not in done]
+            for i in range(0, len(todo), settings.batch_size):
+                chunk = todo[i : i + settings.batch_size]
+                ids = encode_prompts(chunk, tokenizer, settings)
+                for sample, output, x in zip(
+                    chunk, generate_answers(model, tokenizer, ids, settings), ids, strict=True
+                ):
+                    record = _score(sample, output, len(x))
+                    done[sample.task, sample.length, sample.index] = record
+                    pred_file.write(json.dumps(record) + "\n")
+                pred_file.flush()
+                advance(len(chunk))
+            results = build_results(
+                done,
+                cells,
+                model,
+                tokenizer,
+                settings,
+                data_identity(samples, settings),
+                prior_s + time.perf_counter() - start,
+                out,
+            )
+    finish_report(results, out, show=settings.progress)
+    return results
