@@ -68,8 +68,9 @@ def _run_python(path: Path) -> None:
 
 
 def _run_shell(path: Path) -> None:
-    from hercules.cli.main import app
     from typer.testing import CliRunner
+
+    from hercules.cli.main import app
 
     for argv in shell_commands(path):
         if argv[0] != "hercules":
