@@ -182,3 +182,15 @@ def format_for_model(prompt: str, tokenizer: Any, use_chat_template: bool = True
             [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
         )
     return f"{prompt}\n\nAnswer:"
+
+
+def encode_prompts(
+    items: list[tuple[str, str, str]], tokenizer: Any, use_chat_template: bool = True, few_shot: bool = True
+) -> list[list[int]]:
+    """Token ids of full model prompts for ``(task, context, question)`` items.
+
+    A chat template writes its own special tokens; a plain prompt gets the tokenizer's (e.g. BOS).
+    """
+    chat = use_chat_template and bool(getattr(tokenizer, "chat_template", None))
+    texts = [format_for_model(render_prompt(t, c, q, few_shot), tokenizer, chat) for t, c, q in items]
+    return tokenizer(texts, add_special_tokens=not chat)["input_ids"]

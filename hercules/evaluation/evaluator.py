@@ -27,9 +27,9 @@ from typing import Any
 
 import torch
 
+from hercules.data import prompts
 from hercules.data.babilong import BabilongSample
 from hercules.data.loaders import load_babilong
-from hercules.data.prompts import format_for_model, render_prompt
 from hercules.evaluation.metrics import babilong_score, contains, exact_match
 from hercules.evaluation.report import build_results, data_identity, finish_report, progress_bar
 from hercules.evaluation.settings import EvalSettings
@@ -39,13 +39,8 @@ log = logging.getLogger(__name__)
 
 def encode_prompts(samples: list[BabilongSample], tokenizer: Any, settings: EvalSettings) -> list[list[int]]:
     """Token ids of each sample's full prompt (chat-formatted when the tokenizer has a template)."""
-    chat = settings.use_chat_template and bool(getattr(tokenizer, "chat_template", None))
-    texts = [
-        format_for_model(render_prompt(s.task, s.context, s.question, settings.few_shot), tokenizer, chat)
-        for s in samples
-    ]
-    # A chat template writes its own special tokens; a plain prompt gets the tokenizer's (e.g. BOS).
-    return tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+    items = [(s.task, s.context, s.question) for s in samples]
+    return prompts.encode_prompts(items, tokenizer, settings.use_chat_template, settings.few_shot)
 
 
 @contextmanager
