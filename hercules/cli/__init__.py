@@ -1,0 +1,1 @@
+"""The ``hercules`` command line (Typer): ``hercules.cli.main:app``."""

@@ -1,0 +1,119 @@
+"""``hercules recipe run|validate|show|list|fields``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from rich.syntax import Syntax
+from rich.table import Table
+
+from hercules.cli.common import BAD_INPUT, console, err_console, exit_codes, field_rows, sections_help
+from hercules.recipes.schema import Recipe
+
+app = typer.Typer(help="Validate, inspect and run YAML recipes.", no_args_is_help=True)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="override a field: --set training.lr=3e-4 (value parsed as YAML); repeatable"),
+]
+RecipeArg = Annotated[Path, typer.Argument(help="recipe YAML file", show_default=False)]
+EPILOG = sections_help(Recipe)
+
+
+def default_recipe_dir() -> Path:
+    """``./recipes`` when present, else the recipes folder next to the installed package."""
+    local = Path("recipes")
+    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "recipes"
+
+
+@app.command(epilog=EPILOG)
+def run(
+    path: RecipeArg,
+    set_: SetOption = None,
+    resume: Annotated[bool, typer.Option(help="resume training from the run's latest checkpoint")] = False,
+) -> None:
+    """Run a recipe: load, augment, fine-tune, evaluate, and print the comparison table."""
+    from hercules.recipes.loading import load_recipe
+    from hercules.recipes.runner import run_recipe
+
+    with exit_codes():
+        overrides = list(set_ or []) + (["training.resume=latest"] if resume else [])
+        recipe = load_recipe(path, overrides)
+        console.print(f"[bold]recipe[/] {recipe.name} → {recipe.run_dir()}")
+        summary = run_recipe(recipe, console=console)
+        console.print(f"done in {summary['wall_time_s']:.0f} s; results in {summary['run_dir']}")
+
+
+@app.command(epilog=EPILOG)
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="recipe YAML files", show_default=False)],
+    set_: SetOption = None,
+) -> None:
+    """Check recipes against the schema; exit code 2 if any is invalid."""
+    from hercules.recipes.loading import RecipeError, load_recipe
+
+    bad = 0
+    for path in paths:
+        try:
+            recipe = load_recipe(path, list(set_ or []))
+            console.print(f"[green]ok[/] {path} ({recipe.name})", highlight=False)
+        except RecipeError as err:
+            bad += 1
+            err_console.print(f"[red]invalid[/] {err}", highlight=False, soft_wrap=True)
+    if bad:
+        raise typer.Exit(BAD_INPUT)
+
+
+@app.command(epilog=EPILOG)
+def show(path: RecipeArg, set_: SetOption = None) -> None:
+    """Print the recipe as validated, with every default filled in."""
+    from hercules.recipes.loading import load_recipe
+
+    with exit_codes():
+        recipe = load_recipe(path, list(set_ or []))
+        text = yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
+        console.print(Syntax(text, "yaml", background_color="default"))
+
+
+def _header_command(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        if line.startswith("#") and "hercules " in line:
+            return line.lstrip("# ").strip()
+    return ""
+
+
+@app.command("list")
+def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes")] = None) -> None:
+    """List the recipes in a folder (default: ./recipes) with their description and command."""
+    folder = folder or default_recipe_dir()
+    files = sorted(folder.glob("*.yaml"))
+    if not files:
+        err_console.print(f"[red]error:[/] no recipes (*.yaml) in {folder}")
+        raise typer.Exit(BAD_INPUT)
+    table = Table(title=f"recipes in {folder}")
+    for col in ("file", "name", "description", "command"):
+        table.add_column(col, overflow="fold")
+    for path in files:
+        data = yaml.safe_load(path.read_text()) or {}
+        table.add_row(path.name, str(data.get("name", "")), str(data.get("description", "")), _header_command(path))
+    console.print(table)
+
+
+@app.command()
+def fields(
+    section: Annotated[str | None, typer.Argument(help="only fields under this path, e.g. training")] = None,
+) -> None:
+    """Every recipe field with its type, default and description (what --set accepts)."""
+    rows = [r for r in field_rows(Recipe) if section is None or r[0] == section or r[0].startswith(f"{section}.")]
+    if not rows:
+        err_console.print(f"[red]error:[/] no field {section!r}; sections: {', '.join(Recipe.model_fields)}")
+        raise typer.Exit(BAD_INPUT)
+    table = Table(title="recipe fields")
+    for col in ("field", "type", "default", "description"):
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

@@ -1,0 +1,150 @@
+"""Recipes from YAML, with ``--set a.b.c=value`` overrides and one-line errors.
+
+Example:
+    >>> raw = {"name": "demo", "training": {"lr": 1e-3}}
+    >>> apply_overrides(raw, ["training.lr=3e-4", "seed=7"])["training"]["lr"]
+    0.0003
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from hercules.recipes.schema import Recipe
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be read or validated; the message has one line per problem, no traceback needed."""
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"{path}: no such recipe file (see `hercules recipe list`)")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise RecipeError(f"{path}{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a recipe is a YAML mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Set ``a.b.c=value`` entries in ``data`` (values parsed as YAML: numbers, lists, null, ...)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise RecipeError(f"--set {item!r}: expected KEY.PATH=VALUE, for example training.lr=3e-4")
+        value = _parse_value(text)
+        node: Any = data
+        parts = key.strip().split(".")
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise RecipeError(f"--set {item!r}: {'.'.join(parts[:i])} is not a section")
+            if node.get(part) is None:
+                node[part] = {}
+            elif not isinstance(node[part], (dict, list)):
+                raise RecipeError(f"--set {item!r}: {'.'.join(parts[: i + 1])} is a value, not a section")
+            node = node[part]
+        last = parts[-1]
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise RecipeError(f"--set {item!r}: {'.'.join(parts[:-1])} is not a section")
+    return data
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value as YAML, with ``3e-4`` read as a number (YAML 1.1 wants ``3.0e-4``)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
+        return float(value)
+    return value
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic model classes an annotation may hold (through Optional, unions, Annotated, lists)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, typing.Annotated, list, tuple, dict):
+        args = typing.get_args(annotation)[:1] if origin is typing.Annotated else typing.get_args(annotation)
+        return [m for a in args for m in _models_in(a)]
+    return []
+
+
+def allowed_fields(loc: tuple[Any, ...]) -> list[str] | None:
+    """Field names allowed at ``loc`` (the parent of a bad key) in the recipe schema, if it is a model."""
+    candidates: list[type[BaseModel]] = [Recipe]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        nxt: list[type[BaseModel]] = []
+        for model in candidates:
+            if part in model.model_fields:
+                nxt.extend(_models_in(model.model_fields[part].annotation))
+        tagged = [m for m in nxt if part in _kinds(m)]
+        matching = [m for m in candidates if part in _kinds(m)]
+        candidates = matching or tagged or nxt
+        if not candidates:
+            return None
+    return sorted({name for m in candidates for name in m.model_fields})
+
+
+def _kinds(model: type[BaseModel]) -> tuple[Any, ...]:
+    field = model.model_fields.get("kind")
+    return typing.get_args(field.annotation) if field is not None else ()
+
+
+def format_error(err: ValidationError, source: str = "recipe") -> str:
+    """One line per problem: field path, what is wrong, the bad value, what is allowed."""
+    lines = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        path = ".".join(str(p) for p in loc) or "(top level)"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            allowed = allowed_fields(loc[:-1]) or []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint += f"; allowed: {', '.join(allowed)}" if allowed else ""
+            lines.append(f"{source}: {path}: unknown field{hint}")
+        elif e["type"] == "missing":
+            lines.append(f"{source}: {path}: required field is missing")
+        else:
+            bad = repr(e.get("input"))
+            got = f" (got {bad})" if "input" in e and not isinstance(e["input"], dict) and bad not in msg else ""
+            lines.append(f"{source}: {path}: {msg}{got}")
+    return "\n".join(lines)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read, override and validate a recipe; raises :class:`RecipeError` with a readable message."""
+    data = apply_overrides(read_yaml(path), overrides or [])
+    return validate_recipe(data, source=str(path))
+
+
+def validate_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as err:
+        raise RecipeError(format_error(err, source)) from None

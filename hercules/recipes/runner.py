@@ -1,0 +1,180 @@
+"""Run a recipe: load the backbone, add memory, apply PEFT, train, evaluate, compare with the backbone.
+
+Everything is written to the run folder ``output_dir/name``: ``recipe.yaml`` (resolved), ``metrics.jsonl`` and the
+plots, ``checkpoints/``, ``model/`` (the trained model), ``eval/<model|backbone>/`` (results, predictions,
+heatmaps) and ``summary.json``. Under ``accelerate launch`` every process trains; the main process evaluates.
+
+Example:
+    >>> from hercules.recipes import load_recipe, run_recipe
+    >>> summary = run_recipe(load_recipe("recipes/quickstart.yaml"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from rich.console import Console
+
+from hercules.recipes.schema import BackboneSettings, Recipe
+from hercules.training.serialize import write_json
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_backbone(settings: BackboneSettings, seed: int = 0) -> tuple[torch.nn.Module, Any]:
+    """``(model, tokenizer)`` for a backbone name (``tiny:<family>`` gives a tiny random model, byte tokenizer)."""
+    if settings.name.startswith("tiny:"):
+        from hercules.backbones.tiny import tiny_model
+        from hercules.backbones.tokenizer import byte_tokenizer
+
+        model = tiny_model(settings.name.removeprefix("tiny:"), seed=seed).to(_DTYPES[settings.dtype])
+        return model, byte_tokenizer()
+    from hercules.backbones.pretrained import load_pretrained
+
+    return load_pretrained(settings.name, dtype=_DTYPES[settings.dtype])
+
+
+def build_model(recipe: Recipe) -> tuple[torch.nn.Module, Any]:
+    """Backbone, then memory (``augment``), then PEFT, with the trainable parameters the recipe asks for."""
+    model, tokenizer = load_backbone(recipe.backbone, recipe.seed)
+    if recipe.augment is not None:
+        from hercules.injection.augment import augment
+
+        torch.manual_seed(recipe.seed)
+        model = augment(model, recipe.augment)
+    if recipe.peft is not None:
+        from hercules.injection.peft import apply_peft
+
+        model = apply_peft(model, recipe.peft)
+    elif recipe.training is not None:
+        _train_memory_only(model)
+    return model, tokenizer
+
+
+def _train_memory_only(model: torch.nn.Module) -> None:
+    """Without a PEFT section only the parameters that augmentation added are trained."""
+    from hercules.injection.peft import PeftSettings, apply_peft
+
+    apply_peft(model, PeftSettings(preset="memory"))
+
+
+def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parameters": total, "trainable": trainable}
+
+
+def _train(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path) -> dict[str, Any]:
+    from hercules.recipes.data import build_items
+    from hercules.training import Trainer
+
+    train_items, val_items = build_items(recipe.data, tokenizer, seed=recipe.seed)
+    logger.info("training on %d sequences, validating on %d", len(train_items), len(val_items))
+    eval_fn = None
+    if recipe.evaluation is not None and recipe.training.babilong_every:
+        eval_fn = _periodic_babilong(recipe, tokenizer, run_dir)
+    trainer = Trainer(model, recipe.training, train_items, run_dir, val_items=val_items,
+                      pad_token_id=_pad_id(tokenizer), seed=recipe.seed, tracking=recipe.tracking,
+                      eval_fn=eval_fn, diagnostics_fn=_diagnostics_fn(recipe),
+                      config_for_trackers=recipe.summary())
+    result = trainer.train()
+    model = trainer.unwrapped_model()
+    if trainer.acc.is_main_process:
+        _save_model(model, tokenizer, run_dir / "model")
+    return {"model": model, "steps": result.steps, "skipped_steps": result.skipped,
+            "train_loss": result.train_loss, "best_val_loss": result.best_val_loss,
+            "is_main": trainer.acc.is_main_process, "trainer": trainer}
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad or 0)
+
+
+def _diagnostics_fn(recipe: Recipe):
+    if recipe.augment is None:
+        return None
+    from hercules.injection.diagnostics import collect_diagnostics
+    from hercules.training.trainer import default_diagnostics
+
+    def fn(model: torch.nn.Module) -> dict[str, float]:
+        out = default_diagnostics(model, recipe.training)
+        out.update({f"diag/{k}": float(v) for k, v in collect_diagnostics(model).items()})
+        return out
+
+    return fn
+
+
+def _periodic_babilong(recipe: Recipe, tokenizer: Any, run_dir: Path):
+    from hercules.evaluation import evaluate_babilong
+
+    def fn(model: torch.nn.Module, step: int) -> dict[str, float]:
+        settings = recipe.evaluation.model_copy(update={"progress": False})
+        results = evaluate_babilong(model, tokenizer, settings, run_dir / "eval" / f"step-{step:08d}")
+        model.train()
+        return {"babilong_mean": _mean_accuracy(results)}
+
+    return fn
+
+
+def _save_model(model: torch.nn.Module, tokenizer: Any, folder: Path) -> None:
+    from hercules.injection.io import save_augmented
+
+    save_augmented(model, folder)
+    tokenizer.save_pretrained(folder)
+
+
+def _mean_accuracy(results: dict[str, Any]) -> float | None:
+    values = [v for per_len in results["accuracy"].values() for v in per_len.values() if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def _evaluate(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path, console: Console) -> dict:
+    from hercules.evaluation import evaluate_babilong
+    from hercules.evaluation.report import comparison_table
+
+    named = {}
+    label = "hercules" if recipe.augment is not None or recipe.training is not None else "backbone"
+    named[label] = evaluate_babilong(model, tokenizer, recipe.evaluation, run_dir / "eval" / label)
+    if recipe.compare_with_backbone:
+        del model
+        base, base_tok = load_backbone(recipe.backbone, recipe.seed)
+        named["backbone"] = evaluate_babilong(base, base_tok, recipe.evaluation, run_dir / "eval" / "backbone")
+        named = {"backbone": named["backbone"]} | {k: v for k, v in named.items() if k != "backbone"}
+    if len(named) > 1:
+        for length in recipe.evaluation.lengths:
+            console.print(comparison_table(named, length))
+    return {name: {"mean_accuracy": _mean_accuracy(res), "accuracy": res["accuracy"]} for name, res in named.items()}
+
+
+def run_recipe(recipe: Recipe, console: Console | None = None) -> dict[str, Any]:
+    """Run every stage the recipe enables; returns (and writes) ``summary.json``."""
+    console = console or Console()
+    start = time.perf_counter()
+    run_dir = recipe.run_dir()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.summary(), sort_keys=False))
+    torch.manual_seed(recipe.seed)
+    model, tokenizer = build_model(recipe)
+    summary: dict[str, Any] = {"name": recipe.name, "run_dir": str(run_dir), **trainable_summary(model)}
+    is_main = True
+    if recipe.training is not None:
+        trained = _train(recipe, model, tokenizer, run_dir)
+        model, is_main = trained.pop("model"), trained.pop("is_main")
+        trainer = trained.pop("trainer")
+        summary["training"] = trained
+    if recipe.evaluation is not None and is_main:
+        summary["evaluation"] = _evaluate(recipe, model, tokenizer, run_dir, console)
+    summary["wall_time_s"] = round(time.perf_counter() - start, 1)
+    if is_main:
+        write_json(run_dir / "summary.json", summary)
+    if recipe.training is not None:
+        trainer.acc.wait_for_everyone()
+    return summary

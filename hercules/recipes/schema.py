@@ -1,0 +1,122 @@
+"""The recipe: one validated YAML that says which backbone, memory, training data, training and evaluation.
+
+Every section is a typed pydantic model with ``extra="forbid"``: a misspelt key is an error that names it and the
+allowed keys (see :mod:`hercules.recipes.loading`). Sections left out (or ``null``) switch a stage off: no
+``augment`` is the backbone without memory, no ``peft`` trains memory parameters only, no ``training`` evaluates
+without training.
+
+Example:
+    >>> r = Recipe.model_validate({"name": "demo", "backbone": {"name": "tiny:llama"},
+    ...                            "evaluation": {"tasks": ["qa1"], "lengths": ["0k"], "samples_per_task": 2}})
+    >>> r.run_dir().name
+    'demo'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hercules.data.loaders import BabilongData
+from hercules.evaluation.settings import EvalSettings
+
+try:  # the injection package lands separately; until then its sections validate as plain mappings
+    from hercules.injection.config import AugmentConfig
+    from hercules.injection.peft import PeftSettings
+except ImportError:  # pragma: no cover
+    AugmentConfig = dict[str, Any]  # type: ignore[misc]
+    PeftSettings = dict[str, Any]  # type: ignore[misc]
+from hercules.training.config import TrackingSettings, TrainingSettings
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackboneSettings(_Section):
+    """The pretrained model that receives the memory."""
+
+    name: str = Field(
+        description="hub id (from the local HF cache), local model folder, 'smollm2-135m' or 'gemma3-270m' "
+        "(offline, from PyPI), or 'tiny:<llama|qwen2|qwen3|gemma3>' (tiny random model for tests)"
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="weight dtype when loading (float32 on CPU; mixed precision is training.precision)"
+    )
+
+
+class BabilongTrainData(_Section):
+    """Question answering on BABILong training samples; the loss is on the answer tokens by default."""
+
+    kind: Literal["babilong"] = "babilong"
+    source: BabilongData = Field(default_factory=BabilongData, description="where the samples come from")
+    tasks: list[str] = Field(["qa1"], description="BABILong tasks to train on (qa1..qa20)")
+    lengths: list[str] = Field(["0k"], description="context lengths of the training samples")
+    samples: int = Field(200, ge=1, description="training samples per task and length")
+    val_samples: int = Field(20, ge=0, description="held-out samples per task and length for the validation loss")
+    loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
+    few_shot: bool = Field(False, description="include the prompt's worked examples in training inputs")
+    use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
+
+
+class FinewebData(_Section):
+    """Language modelling on FineWeb-Edu (streamed), tokenised and packed into blocks of ``seq_len`` tokens."""
+
+    kind: Literal["fineweb"] = "fineweb"
+    dataset: str = Field("HuggingFaceFW/fineweb-edu", description="hub dataset id")
+    subset: str = Field("sample-10BT", description="dataset config")
+    samples: int = Field(50_000, ge=1, description="training blocks")
+    val_samples: int = Field(100, ge=0, description="validation blocks (taken before the training blocks)")
+    seq_len: int = Field(2048, ge=8, description="tokens per block")
+    fallback_files: list[Path] = Field([], description="local text files/folders to use instead when offline")
+
+
+class TextData(_Section):
+    """Language modelling on local text files, packed into blocks of ``seq_len`` tokens."""
+
+    kind: Literal["text"] = "text"
+    paths: list[Path] = Field(description="text files or folders of .txt files")
+    samples: int | None = Field(None, ge=1, description="training blocks (default: all)")
+    val_samples: int = Field(8, ge=0, description="validation blocks (taken from the end)")
+    seq_len: int = Field(512, ge=8, description="tokens per block")
+
+
+DataSettings = Annotated[BabilongTrainData | FinewebData | TextData, Field(discriminator="kind")]
+
+
+class Recipe(_Section):
+    """A whole experiment: backbone → (augment) → (PEFT) → (train) → (evaluate, optionally vs the backbone)."""
+
+    name: str = Field(description="run name; the run folder is output_dir/name")
+    description: str = Field("", description="what the recipe is for")
+    seed: int = Field(0, description="seed of model initialisation, data order and sampling")
+    output_dir: Path = Field(Path("runs"), description="folder under which the run folder is created")
+    backbone: BackboneSettings = Field(description="the pretrained model")
+    augment: AugmentConfig | None = Field(None, description="memory + injection (null: backbone without memory)")
+    peft: PeftSettings | None = Field(None, description="LoRA / trainable-parameter preset (null: memory only)")
+    data: DataSettings | None = Field(None, description="training data (required with training)")
+    training: TrainingSettings | None = Field(None, description="optimisation (null: evaluate without training)")
+    evaluation: EvalSettings | None = Field(None, description="BABILong evaluation after training")
+    compare_with_backbone: bool = Field(
+        False, description="also evaluate the plain backbone and print both side by side"
+    )
+    tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="progress, plots, trackers")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Recipe:
+        if self.training is not None and self.data is None:
+            raise ValueError("training needs a data section (kind: babilong | fineweb | text)")
+        if self.training is None and self.evaluation is None:
+            raise ValueError("the recipe does nothing: give a training section, an evaluation section, or both")
+        if self.compare_with_backbone and self.evaluation is None:
+            raise ValueError("compare_with_backbone needs an evaluation section")
+        return self
+
+    def run_dir(self) -> Path:
+        return self.output_dir / self.name
+
+    def summary(self) -> dict[str, Any]:
+        """The recipe as plain JSON data (for trackers and the run folder)."""
+        return self.model_dump(mode="json")
