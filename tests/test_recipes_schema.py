@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hercules.recipes.data import babilong_item, build_items, pack_blocks
+from hercules.recipes.data import babilong_item, build_items
 from hercules.recipes.loading import RecipeError, apply_overrides, load_recipe, validate_recipe
-from hercules.recipes.schema import BabilongTrainData, TextData
+from hercules.recipes.schema import BabilongTrainData, LanguageModelData
 
 BASE = {"name": "t", "backbone": {"name": "tiny:llama"},
         "evaluation": {"tasks": ["qa1"], "lengths": ["0k"], "samples_per_task": 2}}
@@ -37,7 +37,7 @@ def test_bad_overrides_are_recipe_errors(bad):
         ({"training": {"max_steps": 1, "lr": -1}, "data": {"kind": "babilong"}},
          "training.lr: Input should be greater than 0 (got -1)"),
         ({"training": {"max_steps": 1}, "data": {"kind": "books"}},
-         "does not match any of the expected tags: 'babilong', 'fineweb', 'text'"),
+         "does not match any of the expected tags: 'babilong', 'lm'"),
         ({"training": {"max_steps": 1}, "data": {"kind": "babilong", "colour": 1}},
          "data.babilong.colour: unknown field; allowed: few_shot, kind, lengths,"),
         ({"training": {"max_steps": 1}}, "training needs a data section"),
@@ -70,22 +70,24 @@ def test_babilong_items_mask_the_prompt_and_end_with_eos(byte_tok):
     for item in train + val:
         ids, labels = item["input_ids"], item["labels"]
         assert len(ids) == len(labels) and ids[-1] == byte_tok.eos_token_id
-        answer = [t for t in labels if t != -100]
-        first = labels.index(answer[0])
-        assert labels[:first] == [-100] * first and labels[first:] == ids[first:]  # answer only, at the end
-    # the answer tokens decode to the sample's target
+        first = next(i for i, t in enumerate(labels) if t != -100)
+        assert labels[first:] == ids[first:] and first > len(ids) // 2  # the answer only, at the end
     sample = type("S", (), {"task": "qa1", "context": "Mary went to the office.", "question": "Where is Mary?",
                             "target": "office"})()
     item = babilong_item(sample, byte_tok, BabilongTrainData())
-    answer = [t for t in item["labels"] if t != -100][:-1]
-    assert byte_tok.decode(answer).strip() == "office"
+    assert byte_tok.decode([t for t in item["labels"] if t != -100][:-1]) == "office"
     everything = babilong_item(sample, byte_tok, BabilongTrainData(loss_on="all"))
     assert everything["labels"] == everything["input_ids"]
 
 
-def test_text_blocks_are_packed_to_seq_len(tmp_path, byte_tok):
-    assert pack_blocks(list(range(10)), 4) == [{"input_ids": [0, 1, 2, 3]}, {"input_ids": [4, 5, 6, 7]}]
-    (tmp_path / "a.txt").write_text("hello world. " * 40)
-    train, val = build_items(TextData(paths=[tmp_path], seq_len=32, val_samples=2), byte_tok)
-    assert len(val) == 2 and all(len(b["input_ids"]) == 32 for b in train + val)
-    assert len(train) + len(val) == (13 * 40 + 1) // 32
+def test_lm_blocks_hold_out_validation_first(tmp_path, byte_tok):
+    (tmp_path / "a.txt").write_text("\n\n".join(f"paragraph {i} " * 5 for i in range(200)))
+    settings = LanguageModelData(source="files", files=[tmp_path], block_size=32, num_blocks=10, val_blocks=3)
+    train, val = build_items(settings, byte_tok)
+    assert len(train) == 10 and len(val) == 3
+    assert all(len(b["input_ids"]) == 32 for b in train + val)
+    assert val[0]["input_ids"] == byte_tok("paragraph 0 ", add_special_tokens=False)["input_ids"] * 2 + \
+        byte_tok("paragraph 0 ", add_special_tokens=False)["input_ids"][:8]
+    too_much = settings.model_copy(update={"num_blocks": 10_000, "val_blocks": 10_000})
+    with pytest.raises(ValueError, match="val_blocks"):
+        build_items(too_much, byte_tok)

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from hercules.data.fineweb import TextData
 from hercules.data.loaders import BabilongData
 from hercules.evaluation.settings import EvalSettings
 
@@ -57,33 +58,18 @@ class BabilongTrainData(_Section):
     samples: int = Field(200, ge=1, description="training samples per task and length")
     val_samples: int = Field(20, ge=0, description="held-out samples per task and length for the validation loss")
     loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
-    few_shot: bool = Field(False, description="include the prompt's worked examples in training inputs")
+    few_shot: bool = Field(True, description="include the prompt's worked examples (as the evaluation does)")
     use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
 
 
-class FinewebData(_Section):
-    """Language modelling on FineWeb-Edu (streamed), tokenised and packed into blocks of ``seq_len`` tokens."""
+class LanguageModelData(TextData):
+    """Language modelling on FineWeb-Edu (streamed) or local text files, packed into fixed-length blocks."""
 
-    kind: Literal["fineweb"] = "fineweb"
-    dataset: str = Field("HuggingFaceFW/fineweb-edu", description="hub dataset id")
-    subset: str = Field("sample-10BT", description="dataset config")
-    samples: int = Field(50_000, ge=1, description="training blocks")
-    val_samples: int = Field(100, ge=0, description="validation blocks (taken before the training blocks)")
-    seq_len: int = Field(2048, ge=8, description="tokens per block")
-    fallback_files: list[Path] = Field([], description="local text files/folders to use instead when offline")
+    kind: Literal["lm"] = "lm"
+    val_blocks: int = Field(100, ge=0, description="validation blocks, taken before the num_blocks training blocks")
 
 
-class TextData(_Section):
-    """Language modelling on local text files, packed into blocks of ``seq_len`` tokens."""
-
-    kind: Literal["text"] = "text"
-    paths: list[Path] = Field(description="text files or folders of .txt files")
-    samples: int | None = Field(None, ge=1, description="training blocks (default: all)")
-    val_samples: int = Field(8, ge=0, description="validation blocks (taken from the end)")
-    seq_len: int = Field(512, ge=8, description="tokens per block")
-
-
-DataSettings = Annotated[BabilongTrainData | FinewebData | TextData, Field(discriminator="kind")]
+DataSettings = Annotated[BabilongTrainData | LanguageModelData, Field(discriminator="kind")]
 
 
 class Recipe(_Section):
@@ -107,7 +93,7 @@ class Recipe(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
         if self.training is not None and self.data is None:
-            raise ValueError("training needs a data section (kind: babilong | fineweb | text)")
+            raise ValueError("training needs a data section (kind: babilong | lm)")
         if self.training is None and self.evaluation is None:
             raise ValueError("the recipe does nothing: give a training section, an evaluation section, or both")
         if self.compare_with_backbone and self.evaluation is None:
