@@ -96,11 +96,14 @@ def pg19_background(n_books: int = 8, split: str = "test") -> SentenceSource:
 
 
 def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
-    """Seeded choice of ``n`` indices out of ``count`` (all of them, in order, when ``n`` is None or too large)."""
+    """Seeded choice of ``n`` indices out of ``count``, prefix-stable: the first ``k`` picks never depend on ``n``.
+
+    All of them, in order, when ``n`` is None or at least ``count``.
+    """
     if n is None or n >= count:
         return list(range(count))
     rng = np.random.default_rng([seed, sum(map(ord, task))])
-    return sorted(rng.choice(count, size=n, replace=False).tolist())
+    return rng.permutation(count)[:n].tolist()
 
 
 def _generated(

@@ -34,7 +34,8 @@ class TaskPrompt:
 
 
 _LOCATION_POST = (
-    "Reply with one sentence of the form: '<person or object> is in the <place>.' and nothing else."
+    "Answer with a single short sentence that names the place, like 'Anna is in the attic.' or 'The lamp is in "
+    "the shed.', and write nothing else."
 )
 
 PROMPTS: dict[str, TaskPrompt] = {
@@ -75,7 +76,8 @@ PROMPTS: dict[str, TaskPrompt] = {
                 "The lamp was in the shed.",
             ),
         ),
-        "Reply with one sentence of the form: 'The <object> was in the <place>.' and nothing else.",
+        "Answer with a single short sentence that names the place, like 'The lamp was in the shed.', and write "
+        "nothing else.",
     ),
     "qa4": TaskPrompt(
         "Below is a text in which facts about how places lie relative to each other are hidden among unrelated "

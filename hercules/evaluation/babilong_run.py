@@ -7,7 +7,7 @@ Example (the measurement in the data/eval issue; the shared bAbI files and books
 
     python -m hercules.evaluation.babilong_run --model smollm2-135m --tasks qa1,qa2,qa3,qa4,qa5 \\
         --lengths 0k,1k,2k --samples 100 --source babi --babi-dir ../shared/data/babi \\
-        --background ../shared/data/books --out /work/runs/smollm2-babilong
+        --background ../shared/data/books --rounds 10,25,50,100 --threads 1 --out /work/runs/smollm2-babilong
 """
 
 from __future__ import annotations
@@ -33,6 +33,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tasks", default="qa1,qa2,qa3,qa4,qa5", help="comma-separated tasks")
     parser.add_argument("--lengths", default="0k,1k,2k", help="comma-separated lengths")
     parser.add_argument("--samples", type=int, default=100, help="samples per task and length")
+    parser.add_argument(
+        "--rounds",
+        default=None,
+        help="comma-separated growing sample counts (e.g. 10,25,50,100): every task x length gets the first "
+        "rounds first, so a run stopped early still fills the whole table",
+    )
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--max-new-tokens", type=int, default=25)
     parser.add_argument("--segment-length", type=int, default=None)
@@ -70,7 +76,11 @@ def main(argv: list[str] | None = None) -> dict:
         seed=args.seed,
         progress=not args.no_progress,
     )
-    results = evaluate_babilong(model, tokenizer, settings, args.out)
+    rounds = [int(n) for n in args.rounds.split(",")] if args.rounds else [args.samples]
+    for n in rounds:
+        results = evaluate_babilong(
+            model, tokenizer, settings.model_copy(update={"samples_per_task": n}), args.out
+        )
     logging.getLogger(__name__).info("results in %s: %s", args.out, json.dumps(results["accuracy"]))
     return results
 

@@ -76,5 +76,10 @@ class EvalSettings(BaseModel):
         return lengths
 
     def identity(self) -> dict:
-        """Fields that decide each prediction (resuming requires them unchanged; tasks/lengths may grow)."""
-        return self.model_dump(mode="json", exclude={"batch_size", "resume", "progress", "tasks", "lengths"})
+        """Fields that decide each prediction (resuming requires them unchanged).
+
+        Tasks, lengths and samples may grow between resumed calls: sample ``i`` is the same for any count.
+        """
+        return self.model_dump(
+            mode="json", exclude={"batch_size", "resume", "progress", "tasks", "lengths", "samples_per_task"}
+        )
