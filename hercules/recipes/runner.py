@@ -53,13 +53,16 @@ def build_model(recipe: Recipe) -> tuple[torch.nn.Module, Any]:
         from hercules.injection.peft import apply_peft
 
         model = apply_peft(model, recipe.peft)
-    elif recipe.training is not None:
+    elif recipe.training is not None and recipe.augment is not None:
         _train_memory_only(model)
     return model, tokenizer
 
 
 def _train_memory_only(model: torch.nn.Module) -> None:
-    """Without a PEFT section only the parameters that augmentation added are trained."""
+    """Without a PEFT section an augmented model trains only the parameters that augmentation added.
+
+    (A backbone without memory and without PEFT is fully fine-tuned.)
+    """
     from hercules.injection.peft import PeftSettings, apply_peft
 
     apply_peft(model, PeftSettings(preset="memory"))
@@ -87,7 +90,7 @@ def _train(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path
     result = trainer.train()
     model = trainer.unwrapped_model()
     if trainer.acc.is_main_process:
-        _save_model(model, tokenizer, run_dir / "model")
+        _save_model(model, tokenizer, run_dir / "model", augmented=recipe.augment is not None)
     return {"model": model, "steps": result.steps, "skipped_steps": result.skipped,
             "train_loss": result.train_loss, "best_val_loss": result.best_val_loss,
             "is_main": trainer.acc.is_main_process, "trainer": trainer}
@@ -124,10 +127,14 @@ def _periodic_babilong(recipe: Recipe, tokenizer: Any, run_dir: Path):
     return fn
 
 
-def _save_model(model: torch.nn.Module, tokenizer: Any, folder: Path) -> None:
-    from hercules.injection.io import save_augmented
+def _save_model(model: torch.nn.Module, tokenizer: Any, folder: Path, augmented: bool) -> None:
+    """The trained model (``save_augmented`` with memory, else ``save_pretrained``) and its tokenizer."""
+    if augmented:
+        from hercules.injection.io import save_augmented
 
-    save_augmented(model, folder)
+        save_augmented(model, folder)
+    else:
+        model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
 
 

@@ -81,7 +81,7 @@ class Recipe(_Section):
     output_dir: Path = Field(Path("runs"), description="folder under which the run folder is created")
     backbone: BackboneSettings = Field(description="the pretrained model")
     augment: AugmentConfig | None = Field(None, description="memory + injection (null: backbone without memory)")
-    peft: PeftSettings | None = Field(None, description="LoRA / trainable-parameter preset (null: memory only)")
+    peft: PeftSettings | None = Field(None, description="LoRA / trainable-parameter preset (null: memory only; full fine-tuning without augment)")
     data: DataSettings | None = Field(None, description="training data (required with training)")
     training: TrainingSettings | None = Field(None, description="optimisation (null: evaluate without training)")
     evaluation: EvalSettings | None = Field(None, description="BABILong evaluation after training")
