@@ -33,7 +33,11 @@ from hercules.data.babi import BabiSample
 log = logging.getLogger(__name__)
 
 LENGTHS = ("0k", "1k", "2k", "4k", "8k", "16k", "32k", "64k", "128k")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]*[A-Z0-9])")
+# A sentence ends at . ! ? (optionally followed by a closing quote or bracket) before a capital or digit,
+# except after common abbreviations.
+_SENTENCE_END = re.compile(
+    r"(?:(?<=[.!?])|(?<=[.!?][\"')\]]))(?<!\bMr\.)(?<!\bMrs\.)(?<!\bDr\.)(?<!\bSt\.)\s+(?=[\"'(\[]*[A-Z0-9])"
+)
 
 
 def length_tokens(length: str | int) -> int:
