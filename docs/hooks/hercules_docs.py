@@ -34,7 +34,7 @@ REGISTRIES = {
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
 def _registry_of(field) -> object | None:
@@ -130,38 +130,47 @@ def config_fields(target: str) -> str:
     return config_table(getattr(importlib.import_module(module), name))
 
 
+def _param_row(param) -> str:
+    is_option = getattr(param, "param_type_name", "") == "option"
+    names = ", ".join(f"`{o}`" for o in (param.opts + param.secondary_opts if is_option else
+                                         [param.name.upper()]))
+    default = param.default
+    shown = "" if param.required or default in (None, (), []) else f"`{default}`"
+    return f"| {names} | {_cell(getattr(param, 'help', None) or '')} | {shown} |"
+
+
+def _argument_usage(param) -> str:
+    text = param.name.upper() + ("..." if param.nargs == -1 else "")
+    return text if param.required else f"[{text}]"
+
+
 def cli_reference() -> str:
-    import click
+    """Usage, help and parameters of every ``hercules`` command (Typer's click objects, walked)."""
     import typer
 
     from hercules.cli.main import app
 
-    root = typer.main.get_command(app)
-    parts = []
+    parts: list[str] = []
 
-    def walk(command: click.Command, path: list[str]) -> None:
-        ctx = click.Context(command, info_name=" ".join(path))
-        if path[1:]:
+    def walk(command, path: list[str], parent=None) -> None:
+        ctx = command.context_class(command, info_name=path[-1], parent=parent)
+        if len(path) > 1:
             parts.append(f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`\n")
             parts.append(f"{(command.help or '').strip()}\n")
-            parts.append(f"```text\n{command.get_usage(ctx)}\n```\n")
-            rows = []
-            for param in command.get_params(ctx):
-                if param.name == "help":
-                    continue
-                names = ", ".join(f"`{o}`" for o in (param.opts if isinstance(param, click.Option) else
-                                                     [param.human_readable_name]))
-                help_text = getattr(param, "help", None) or ""
-                default = "" if param.default in (None, ()) or param.required else f"`{param.default!r}`"
-                rows.append(f"| {names} | {_cell(help_text)} | {default} |")
+            usage = " ".join(["[OPTIONS]", *(_argument_usage(p) for p in command.get_params(ctx)
+                                              if getattr(p, "param_type_name", "") == "argument")])
+            if hasattr(command, "list_commands"):
+                usage += " COMMAND [ARGS]..."
+            parts.append(f"```text\n{' '.join(path)} {usage}\n```\n")
+            rows = [_param_row(p) for p in command.get_params(ctx) if p.name != "help"]
             if rows:
                 parts.append("| argument / option | description | default |\n| --- | --- | --- |")
                 parts.append("\n".join(rows) + "\n")
-        if isinstance(command, click.Group):
+        if hasattr(command, "list_commands"):
             for name in command.list_commands(ctx):
-                walk(command.get_command(ctx, name), [*path, name])
+                walk(command.get_command(ctx, name), [*path, name], ctx)
 
-    walk(root, ["hercules"])
+    walk(typer.main.get_command(app), ["hercules"])
     return "\n".join(parts)
 
 
