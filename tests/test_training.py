@@ -159,3 +159,48 @@ def test_metrics_and_plots_are_written(tmp_path):
     assert result.best_val_loss == min(r["val_loss"] for r in records if r["kind"] == "val")
     for name in ("loss_curve.png", "memory_diagnostics.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class InterruptAt(torch.nn.Module):
+    """Wraps a model; forward call number ``at`` raises KeyboardInterrupt (Ctrl-C in the middle of a step)."""
+
+    def __init__(self, model: torch.nn.Module, at: int) -> None:
+        super().__init__()
+        self.model, self.at, self.calls = model, at, 0
+
+    def forward(self, **batch):
+        self.calls += 1
+        if self.calls == self.at:
+            raise KeyboardInterrupt
+        return self.model(**batch)
+
+
+def test_ctrl_c_mid_step_saves_an_exact_resume_point(tmp_path):
+    data, s = items(10), settings(max_steps=5)
+    full = Trainer(InterruptAt(tiny_llama(dropout=0.2), at=-1), s, data, tmp_path / "a", tracking=QUIET)
+    full.train()
+    broken = Trainer(InterruptAt(tiny_llama(dropout=0.2), at=6), s, data, tmp_path / "b", tracking=QUIET)
+    with pytest.raises(KeyboardInterrupt):
+        broken.train()  # call 6 = second micro-batch of step 3
+    assert broken.checkpoints.latest().name == "step-00000002"
+    resumed = Trainer(InterruptAt(tiny_llama(seed=3, dropout=0.2), at=-1), s.model_copy(update={"resume": "latest"}),
+                      data, tmp_path / "b", tracking=QUIET)
+    resumed.train()
+    a, b = params(full.unwrapped_model()), params(resumed.unwrapped_model())
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], rtol=0, atol=0, msg=name)
+
+
+def test_babilong_hook_runs_every_n_steps_and_is_logged(tmp_path):
+    calls = []
+
+    def fake_eval(model, step):
+        calls.append((step, model.training))
+        return {"babilong_mean": step / 10}
+
+    trainer = Trainer(tiny_llama(), settings(max_steps=5, babilong_every=2), items(8), tmp_path, tracking=QUIET,
+                      eval_fn=fake_eval)
+    trainer.train()
+    assert [c[0] for c in calls] == [2, 4]
+    logged = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["babilong_mean"]) for r in logged if r["kind"] == "babilong"] == [(2, 0.2), (4, 0.4)]

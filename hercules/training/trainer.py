@@ -292,6 +292,7 @@ class Trainer:
             improved = self._validate_and_log()
         if self.eval_fn and s.babilong_every and step % s.babilong_every == 0 and not final:
             results = self.eval_fn(self.acc.unwrap_model(self.model), step)
+            self.model.train()  # evaluation switches to eval mode
             self._log(
                 {"step": step, "kind": "babilong"}
                 | {k: v for k, v in results.items() if isinstance(v, (int, float))}
