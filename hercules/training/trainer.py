@@ -291,12 +291,12 @@ class Trainer:
         if (interval and step % interval == 0) or final:
             improved = self._validate_and_log()
         if self.eval_fn and s.babilong_every and step % s.babilong_every == 0 and not final:
-            results = self.eval_fn(self.acc.unwrap_model(self.model), step)
+            if self.acc.is_main_process:  # generation is not split over processes; the others wait
+                results = self.eval_fn(self.acc.unwrap_model(self.model), step)
+                numbers = {k: v for k, v in results.items() if isinstance(v, (int, float))}
+                self._log({"step": step, "kind": "babilong"} | numbers)
             self.model.train()  # evaluation switches to eval mode
-            self._log(
-                {"step": step, "kind": "babilong"}
-                | {k: v for k, v in results.items() if isinstance(v, (int, float))}
-            )
+            self.acc.wait_for_everyone()
         ck = s.checkpoint
         if (
             (ck.every and step % ck.every == 0)
