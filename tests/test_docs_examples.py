@@ -32,6 +32,7 @@ SKIP_SHELL = {
     "install.sh": "installs packages; CI runs the same commands from README.md",
     "install_extras.sh": "installs packages",
     "quickstart.sh": "about ten minutes on two CPU cores; the recipe itself is validated by the recipe tests",
+    "recipe_commands.sh": "runs the quickstart; validating recipes is tested by the recipe tests",
 }
 # Languages of code that shows usage: such blocks must be included from a file, never written inline.
 USAGE_LANGUAGES = {"python", "py", "pycon", "bash", "sh", "shell", "console", "yaml", "yml"}

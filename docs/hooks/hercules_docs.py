@@ -5,7 +5,7 @@ Markers (HTML comments, each alone on its line) are replaced while the site is b
 - ``<!-- hercules:components FAMILY -->``: every plugin of a registry with its config fields
   (FAMILY: ``model``, ``rule``, ``gate``, ``injection``).
 - ``<!-- hercules:config package.module:Class -->``: the fields of a pydantic model, nested models flattened
-  to dotted names (``training.lr``).
+  to dotted names (``training.lr``); ``hercules:config-sections`` gives each nested section its own table.
 - ``<!-- hercules:cli -->``: every command of the ``hercules`` CLI with its usage, help and options.
 
 An import error fails the build: a marker is only written once its module is on ``main``.
@@ -64,6 +64,12 @@ def type_name(annotation: object) -> str:
     return getattr(annotation, "__name__", str(annotation).replace("typing.", ""))
 
 
+def _value(value: object) -> str:
+    from pathlib import PurePath
+
+    return f"`{value}`" if isinstance(value, PurePath) else f"`{value!r}`"
+
+
 def default_text(field) -> str:
     from pydantic import BaseModel
     from pydantic_core import PydanticUndefined
@@ -72,11 +78,11 @@ def default_text(field) -> str:
         value = field.default_factory()
         if isinstance(value, BaseModel):
             kind = getattr(value, "kind", None)
-            return f"`{{kind: {kind}}}`" if kind else "(defaults below)"
-        return f"`{value!r}`"
+            return f"`{{kind: {kind}}}`" if kind else "(its defaults)"
+        return _value(value)
     if field.default is PydanticUndefined:
         return "**required**"
-    return f"`{field.default!r}`"
+    return _value(field.default)
 
 
 def _models_in(annotation: object) -> list[type]:
@@ -87,8 +93,17 @@ def _models_in(annotation: object) -> list[type]:
     return [m for a in typing.get_args(annotation) for m in _models_in(a)]
 
 
-def field_rows(model: type, prefix: str = "", seen: frozenset = frozenset()) -> list[str]:
-    """Table rows ``| name | type | default | description |`` for ``model``, nested models flattened."""
+def _kind_of(model: type) -> str | None:
+    field = model.model_fields.get("kind")
+    return None if field is None else field.default
+
+
+def field_rows(model: type, prefix: str = "", note: str = "", seen: frozenset = frozenset()) -> list[str]:
+    """Table rows ``| name | type | default | description |`` for ``model``, nested models flattened.
+
+    A field holding one of several models (a union discriminated by ``kind``) lists each variant's fields, each
+    description starting with the variant's ``kind``.
+    """
     rows = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
@@ -98,16 +113,33 @@ def field_rows(model: type, prefix: str = "", seen: frozenset = frozenset()) -> 
             typ = f"{registry.family} config (`kind`: {kinds})"
         else:
             typ = type_name(field.annotation)
-        rows.append(f"| `{path}` | {typ} | {default_text(field)} | {_cell(field.description or '')} |")
-        for nested in _models_in(field.annotation):
-            if nested not in seen and registry is None:
-                rows += field_rows(nested, f"{path}.", seen | {model})
+        rows.append(f"| `{path}` | {typ} | {default_text(field)} | {note}{_cell(field.description or '')} |")
+        nested = [m for m in _models_in(field.annotation) if m not in seen] if registry is None else []
+        for variant in nested:
+            kind = _kind_of(variant) if len(nested) > 1 else None
+            sub_note = f"{note}(`kind: {kind}`) " if kind else note
+            rows += field_rows(variant, f"{path}.", sub_note, seen | {model})
     return rows
 
 
+HEADER = "| field | type | default | description |\n| --- | --- | --- | --- |"
+
+
 def config_table(model: type) -> str:
-    header = "| field | type | default | description |\n| --- | --- | --- | --- |"
-    return "\n".join([header, *field_rows(model)])
+    return "\n".join([HEADER, *field_rows(model)])
+
+
+def sectioned_table(model: type) -> str:
+    """Top-level plain fields in one table, then one heading and table per nested section."""
+    plain, sections = [], []
+    for name, field in model.model_fields.items():
+        if _models_in(field.annotation) and _registry_of(field) is None:
+            sub = type("Section", (), {"model_fields": {name: field}})
+            sections.append(f"### `{name}`\n\n{_cell(field.description or '')}\n\n{HEADER}\n"
+                            + "\n".join(field_rows(sub)) + "\n")
+        else:
+            plain.append(field_rows(type("One", (), {"model_fields": {name: field}}))[0])
+    return "\n".join([HEADER, *plain, "", *sections])
 
 
 def components(family: str) -> str:
@@ -125,9 +157,10 @@ def components(family: str) -> str:
     return "\n".join(parts)
 
 
-def config_fields(target: str) -> str:
+def config_fields(target: str, sectioned: bool = False) -> str:
     module, _, name = target.partition(":")
-    return config_table(getattr(importlib.import_module(module), name))
+    model = getattr(importlib.import_module(module), name)
+    return sectioned_table(model) if sectioned else config_table(model)
 
 
 def _param_row(param) -> str:
@@ -180,9 +213,11 @@ def _render(match: re.Match) -> str:
         return components(arg)
     if what == "config":
         return config_fields(arg)
+    if what == "config-sections":
+        return config_fields(arg, sectioned=True)
     if what == "cli":
         return cli_reference()
-    raise ValueError(f"unknown docs marker hercules:{what}; valid: components, config, cli")
+    raise ValueError(f"unknown docs marker hercules:{what}; valid: components, config, config-sections, cli")
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
