@@ -33,6 +33,8 @@ SKIP_SHELL = {
     "install_extras.sh": "installs packages",
     "quickstart.sh": "about ten minutes on two CPU cores; the recipe itself is validated by the recipe tests",
     "recipe_commands.sh": "runs the quickstart; validating recipes is tested by the recipe tests",
+    "bench_commands.sh": "installs a package and runs benchmarks for minutes",
+    "bench_babilong.sh": "a measurement of about an hour on CPU",
 }
 # Languages of code that shows usage: such blocks must be included from a file, never written inline.
 USAGE_LANGUAGES = {"python", "py", "pycon", "bash", "sh", "shell", "console", "yaml", "yml"}
