@@ -29,7 +29,13 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hercules.data.babi import load_babi_task
-from hercules.data.babilong import BabilongGenerator, BabilongSample, SentenceSource, split_sentences
+from hercules.data.babilong import (
+    BabilongGenerator,
+    BabilongSample,
+    SentenceSource,
+    length_tokens,
+    split_sentences,
+)
 from hercules.data.hub import load_hub_dataset
 from hercules.data.procedural import background_sentences, generate_task
 
@@ -106,6 +112,11 @@ def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
     return rng.permutation(count)[:n].tolist()
 
 
+def _procedural_count(lengths: list[str]) -> int:
+    """Enough procedural sentences for the longest length (about 14 tokens each in a BPE tokenizer)."""
+    return max(100, max(length_tokens(n) for n in lengths) // 6)
+
+
 def _generated(
     data: BabilongData,
     tasks: list[str],
@@ -116,7 +127,7 @@ def _generated(
     split: str,
 ) -> dict[tuple[str, str], list[BabilongSample]]:
     if data.source == "procedural":
-        background = SentenceSource(background_sentences(20000, seed=seed), name="procedural")
+        background = SentenceSource(background_sentences(_procedural_count(lengths), seed=seed), "procedural")
         stories = {
             t: generate_task(t, n or 1000, seed=seed + (7919 if split == "train" else 0)) for t in tasks
         }
