@@ -1,0 +1,78 @@
+"""``augment(model, config)``: give a Hugging Face causal LM neural memories in chosen decoder layers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from torch import nn
+
+from hercules.backbones.adapters import adapter_for
+from hercules.injection.base import MemoryLayer
+from hercules.injection.config import AugmentConfig
+from hercules.injection.registry import INJECTIONS
+
+logger = logging.getLogger(__name__)
+
+
+def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = None) -> nn.Module:
+    """Wrap the selected decoder layers of ``model`` in memory layers, in place; returns ``model``.
+
+    The result trains, generates, saves and loads like the original HF model. At initialisation its outputs
+    equal the backbone's exactly (every gate starts closed). The config is kept as ``model.hercules_config``.
+
+    Example:
+        >>> import hercules
+        >>> from hercules.backbones.tiny import tiny_model
+        >>> model = hercules.augment(tiny_model("qwen3"), {"injection": {"kind": "mag"}, "layers": "all"})
+        >>> [type(layer).__name__ for layer in model.model.layers]
+        ['MAG', 'MAG']
+    """
+    config = config if isinstance(config, AugmentConfig) else AugmentConfig.model_validate(config or {})
+    if memory_layers(model):
+        raise ValueError("model is already augmented; augment the original backbone once")
+    adapter = adapter_for(model)
+    layers = adapter.decoder_layers(model)
+    dim = adapter.hidden_size(model)
+    for index, (memory, injection) in config.layer_settings(len(layers)).items():
+        base = layers[index]
+        reference = next(base.parameters())
+        wrapper = INJECTIONS.get(injection.kind)(base, index, dim, memory, injection, adapter)
+        layers[index] = wrapper.to(device=reference.device, dtype=reference.dtype)
+    model.hercules_config = config
+    logger.info("augmented layers %s with %s", config.resolve_layers(len(layers)), config.injection.kind)
+    return model
+
+
+def memory_layers(model: nn.Module) -> dict[int, MemoryLayer]:
+    """The memory layers of ``model`` by decoder-layer index."""
+    return {m.layer_idx: m for m in model.modules() if isinstance(m, MemoryLayer)}
+
+
+def memory_parameters(model: nn.Module) -> Iterator[tuple[str, nn.Parameter]]:
+    """Named parameters added by augmentation (memories, gates, projections), not the wrapped backbone's."""
+    for prefix, module in model.named_modules():
+        if isinstance(module, MemoryLayer):
+            for name, param in module.named_parameters():
+                if not name.startswith("base_layer."):
+                    yield f"{prefix}.{name}", param
+
+
+def set_memory_enabled(model: nn.Module, enabled: bool) -> None:
+    """Switch every memory layer on or off (off: each layer is exactly its base layer)."""
+    for layer in memory_layers(model).values():
+        layer.enabled = enabled
+
+
+@contextmanager
+def memory_disabled(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` as its backbone inside the block."""
+    before = {i: m.enabled for i, m in memory_layers(model).items()}
+    set_memory_enabled(model, False)
+    try:
+        yield model
+    finally:
+        for i, m in memory_layers(model).items():
+            m.enabled = before.get(i, True)

@@ -1,0 +1,141 @@
+"""``MemoryLayer``: the wrapper every injection strategy builds on.
+
+It keeps the original decoder layer as ``base_layer`` and calls it unchanged; the strategy acts through two hooks
+on the layer's attention module (found by the backbone adapter): ``before_attention`` may change the attention's
+input (the normalised hidden state ``[B, T, D]``) and ``after_attention`` its output ``[B, T, D]``. The memory
+state comes from the HF cache, from a carried :class:`~hercules.injection.state.MemoryStates`, or starts fresh
+(see :mod:`hercules.injection.state`), and the new state goes back to where it came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers.modeling_layers import GradientCheckpointingLayer
+
+from hercules.backbones.adapters import Adapter
+from hercules.injection.registry import InjectionConfig
+from hercules.injection.state import MemoryStates, cache_states
+from hercules.memory import MemoryConfig, MemoryState, NeuralMemory, build_gate
+
+CARRY_KWARG = "memory_states"
+
+
+class MemoryLayer(GradientCheckpointingLayer):
+    """A decoder layer with a neural memory. Subclasses implement the hooks; see MAL, MAC, MAG.
+
+    Args:
+        base_layer: the original decoder layer (called as it is).
+        layer_idx: its index among the model's decoder layers (the key of its memory state).
+        dim: hidden size ``D``.
+        memory: the memory's config.
+        config: the strategy's config (with its gate).
+        adapter: names of the layer's parts.
+    """
+
+    def __init__(
+        self, base_layer: nn.Module, layer_idx: int, dim: int, memory: MemoryConfig,
+        config: InjectionConfig, adapter: Adapter,
+    ) -> None:
+        super().__init__()
+        self.base_layer = base_layer
+        self.layer_idx, self.dim, self.injection_config = layer_idx, dim, config
+        self.memory = NeuralMemory(dim, memory)
+        self.gate = build_gate(config.gate, dim)
+        if not self.gate.zero_at_init and not memory.zero_init_output:
+            raise ValueError(
+                f"layer {layer_idx}: gate {config.gate.kind!r} does not start closed, so the augmented model would "
+                f"not equal its backbone at init; set memory.zero_init_output=true or use a sigmoid/scalar gate"
+            )
+        self.enabled = True
+        self._ctx: dict[str, Any] | None = None
+        self.last: dict[str, Tensor] = {}
+        attention = adapter.attention_of(base_layer)
+        self._hooks = [
+            attention.register_forward_pre_hook(self._pre_attention, with_kwargs=True),
+            attention.register_forward_hook(self._post_attention, with_kwargs=True),
+        ]
+
+    # -- strategy interface -------------------------------------------------------------------------------
+    def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
+        """Attention input ``x`` ``[B, T, D]`` → new attention input (default: unchanged)."""
+        return x
+
+    def after_attention(self, out: Tensor, ctx: dict[str, Any]) -> Tensor:
+        """Attention output ``[B, T, D]`` → new attention output (default: unchanged)."""
+        return out
+
+    def initial_state(self, batch_size: int, device: torch.device) -> MemoryState | None:
+        """The state a fresh sample starts from (``None``: the memory's own initial state)."""
+        return None
+
+    # -- helpers for strategies ---------------------------------------------------------------------------
+    def read_write(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
+        """Run the memory on ``x`` ``[B, T, D]`` with the layer's state; records the new state in ``ctx``."""
+        state = ctx["state"]
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device)
+        y, ctx["new_state"] = self.memory(x, state)
+        return y
+
+    def mix(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:
+        """``gate(base, memory_out, hidden)``, keeping detached references for :mod:`diagnostics`."""
+        self.last = {"base": base.detach(), "memory_out": memory_out.detach(), "hidden": hidden.detach()}
+        return self.gate(base, memory_out, hidden)
+
+    # -- plumbing -----------------------------------------------------------------------------------------
+    def forward(self, hidden_states: Tensor, *args: Any, **kwargs: Any) -> Any:
+        carried: MemoryStates | None = kwargs.pop(CARRY_KWARG, None)
+        if not self.enabled:
+            return self.base_layer(hidden_states, *args, **kwargs)
+        on_cache = cache_states(kwargs.get("cache", kwargs.get("past_key_values")), create=True)
+        state = None
+        if on_cache is not None and self.layer_idx in on_cache:
+            state = on_cache[self.layer_idx]
+        elif carried is not None:
+            state = carried.get(self.layer_idx)
+        ctx: dict[str, Any] = {"state": state}
+        # Under gradient checkpointing this wrapper is the checkpointed unit: the base layer must not replay
+        # itself later, when the hooks' context is gone.
+        checkpointing = getattr(self.base_layer, "gradient_checkpointing", False)
+        self._ctx = ctx
+        try:
+            self.base_layer.gradient_checkpointing = False
+            out = self.base_layer(hidden_states, *args, **kwargs)
+        finally:
+            self._ctx = None
+            self.base_layer.gradient_checkpointing = checkpointing
+        new_state = ctx.get("new_state")
+        if new_state is not None:
+            for target in (on_cache, carried):
+                if target is not None:
+                    target[self.layer_idx] = new_state
+        return out
+
+    def _pre_attention(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        kwargs.pop(CARRY_KWARG, None)
+        if self._ctx is None:
+            return args, kwargs
+        if "hidden_states" in kwargs:
+            kwargs["hidden_states"] = self.before_attention(kwargs["hidden_states"], self._ctx)
+        else:
+            args = (self.before_attention(args[0], self._ctx), *args[1:])
+        return args, kwargs
+
+    def _post_attention(self, module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+        if self._ctx is None:
+            return None
+        if isinstance(output, tuple):
+            return (self.after_attention(output[0], self._ctx), *output[1:])
+        return self.after_attention(output, self._ctx)
+
+    def remove_hooks(self) -> None:
+        """Detach from the base layer's attention (used when unwrapping)."""
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
+
+    def extra_repr(self) -> str:
+        return f"layer_idx={self.layer_idx}, kind={self.injection_config.kind!r}, enabled={self.enabled}"

@@ -1,0 +1,77 @@
+"""Where augmented layers keep their memory state between calls: on the HF cache, or in a carried container.
+
+During ``generate()`` each augmented layer stores its :class:`~hercules.memory.MemoryState` on the HF cache
+object, so the memory travels with the KV cache and is reordered with it in beam search. Without a cache (training
+forward passes) every call starts from a fresh memory, unless the caller passes a :class:`MemoryStates` container
+as ``memory_states=``: its states are read as the starting point and replaced by the new ones after the call.
+
+Example:
+    >>> states = MemoryStates()
+    >>> # out = model(segment_1, memory_states=states); out = model(segment_2, memory_states=states)
+    >>> len(states)
+    0
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+CACHE_ATTR = "_hercules_memory"
+
+
+class MemoryStates(dict):
+    """Memory states of an augmented model by decoder-layer index: ``{layer_idx: MemoryState}``."""
+
+    def detach(self) -> MemoryStates:
+        """Cut autograd history of every state (truncated backpropagation between segments)."""
+        return MemoryStates({i: s.detach() for i, s in self.items()})
+
+    def detach_(self) -> MemoryStates:
+        """In-place :meth:`detach`; returns ``self``."""
+        for i, s in list(self.items()):
+            self[i] = s.detach()
+        return self
+
+    def index_select(self, index: torch.Tensor) -> MemoryStates:
+        """Select or reorder samples (beams) of every state."""
+        return MemoryStates({i: s.index_select(index) for i, s in self.items()})
+
+    def to(self, *args: Any, **kwargs: Any) -> MemoryStates:
+        return MemoryStates({i: s.to(*args, **kwargs) for i, s in self.items()})
+
+
+def cache_states(cache: Any, create: bool = False) -> MemoryStates | None:
+    """The memory states stored on an HF ``cache`` (created, with beam reordering wired, when ``create``)."""
+    if cache is None:
+        return None
+    states = getattr(cache, CACHE_ATTR, None)
+    if states is None and create:
+        states = MemoryStates()
+        setattr(cache, CACHE_ATTR, states)
+        _follow_reorder(cache, states)
+    return states
+
+
+def attach_states(cache: Any, states: MemoryStates) -> Any:
+    """Seed ``cache`` (e.g. a fresh ``DynamicCache``) with ``states`` before ``generate(past_key_values=cache)``."""
+    target = cache_states(cache, create=True)
+    target.clear()
+    target.update(states)
+    return cache
+
+
+def _follow_reorder(cache: Any, states: MemoryStates) -> None:
+    """Make ``cache.reorder_cache(beam_idx)`` (beam search) reorder the memory states too."""
+    original = getattr(cache, "reorder_cache", None)
+    if original is None:
+        return
+
+    def reorder_cache(beam_idx: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+        result = original(beam_idx, *args, **kwargs)
+        for i, s in list(states.items()):
+            states[i] = s.index_select(beam_idx)
+        return result
+
+    cache.reorder_cache = reorder_cache
