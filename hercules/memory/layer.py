@@ -101,7 +101,7 @@ class NeuralMemory(nn.Module):
         flat = lambda t: t.reshape(batch * self.heads, *t.shape[2:])  # noqa: E731  [B, H, ...] → [B·H, ...]
         tokens = {n: rearrange(seq[n], "b t h ... -> (b h) t ...") for n in seq}
         result = self.rule.update(
-            self.model.functional,
+            self.model,
             {n: flat(w) for n, w in state.weights.items()},
             {n: flat(s) for n, s in state.momentum.items()},
             tokens["q"], tokens["k"], tokens["v"],

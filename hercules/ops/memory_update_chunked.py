@@ -16,28 +16,35 @@ that produce q, k, v, θ, η, α and the initial weights.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn, _rows
 
+ReadAndGradients = Callable[
+    [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]
+]
+"""``(weights, q, k, v, token_weights [m, N, n]) → (W(q), name → Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖² [m, N, ...])``."""
+
 
 def _segment_products(x: Tensor) -> Tensor:
-    """``P[.., t, s] = Π_{j=t+1}^{s} x_j`` for ``s ≥ t`` and 0 for ``s < t``; ``x`` ``[N, n]`` → ``[N, n, n]``.
+    """``P[.., t, s] = Π_{j=t+1}^{s} x_j`` for ``s ≥ t`` and 0 for ``s < t``; ``x`` ``[..., n]`` → ``[..., n, n]``.
 
     Built with a cumulative product over a masked matrix (exact with zeros, no logs or divisions).
     """
     n = x.shape[-1]
     idx = torch.arange(n, device=x.device)
     later = idx[None, :] > idx[:, None]
-    factors = torch.where(later, x[:, None, :], torch.ones((), dtype=x.dtype, device=x.device))
+    factors = torch.where(later, x.unsqueeze(-2), torch.ones((), dtype=x.dtype, device=x.device))
     return torch.cumprod(factors, dim=-1) * (~later.T).to(x.dtype)
 
 
 def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Tensor]:
-    """Scalar weights of one complete chunk (see the module docstring); inputs ``[N, n]``.
+    """Scalar weights of complete chunks (see the module docstring); inputs ``[..., n]``, one chunk per row.
 
-    Returns ``w_s`` and ``w_m`` ``[N, n]`` (gradient weights for momentum and weights), and ``[N]`` factors
+    Returns ``w_s`` and ``w_m`` ``[..., n]`` (gradient weights for momentum and weights), and ``[...]`` factors
     ``eta_all`` (of S_0 in S_n), ``decay_all`` (of M_0 in M_n) and ``s0_in_m`` (of S_0 in M_n).
     """
     keep = 1 - forget
@@ -56,11 +63,23 @@ def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Ten
 def weighted_gradients(
     model_fn: ModelFn, weights: dict[str, Tensor], k: Tensor, v: Tensor, token_weights: Tensor
 ) -> dict[str, Tensor]:
-    """``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` for each of ``m`` weightings ``[m, N, n]`` → ``name → [m, N, ...]``."""
+    """``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` for each of ``m`` weightings ``[m, N, n]`` → ``name → [m, N, ...]``.
+
+    Works for any memory model through ``torch.func``; built-in models provide a faster closed form.
+    """
     pred, vjp_fn = torch.func.vjp(lambda w: model_fn(w, k), weights)
     cotangents = 2 * token_weights.unsqueeze(-1) * (pred - v).unsqueeze(0)
     (grads,) = torch.func.vmap(vjp_fn)(cotangents)
     return grads
+
+
+def generic_read_and_gradients(model_fn: ModelFn) -> ReadAndGradients:
+    """A :data:`ReadAndGradients` for any ``model_fn``: a plain read plus :func:`weighted_gradients`."""
+
+    def read_and_gradients(weights, q, k, v, token_weights):
+        return model_fn(weights, q), weighted_gradients(model_fn, weights, k, v, token_weights)
+
+    return read_and_gradients
 
 
 def memory_update_chunked(
@@ -74,26 +93,40 @@ def memory_update_chunked(
     mom: Tensor,
     forget: Tensor,
     chunk_size: int,
+    read_and_gradients: ReadAndGradients | None = None,
 ) -> MemoryUpdate:
-    """Chunked memory update; same arguments and result as :func:`memory_update_naive`."""
-    length = q.shape[1]
+    """Chunked memory update; same arguments and result as :func:`memory_update_naive`.
+
+    ``read_and_gradients`` (optional) computes a chunk's reads and weighted gradients together, e.g. in closed
+    form for a known model; by default they come from ``model_fn`` through ``torch.func``.
+    """
+    read_and_gradients = read_and_gradients or generic_read_and_gradients(model_fn)
+    rows, length = q.shape[:2]
+    full = length // chunk_size
     W, S = dict(weights), dict(momentum)
     reads = []
-    surprise = q.new_zeros(q.shape[0])
-    for start in range(0, length, chunk_size):
-        end = min(start + chunk_size, length)
-        reads.append(model_fn(W, q[:, start:end]))
-        if end - start < chunk_size:
-            break
-        coef = chunk_coefficients(lr[:, start:end], mom[:, start:end], forget[:, start:end])
-        token_weights = torch.stack([coef["w_s"], coef["w_m"]])
-        grads = weighted_gradients(model_fn, W, k[:, start:end], v[:, start:end], token_weights)
-        new_S = {n: _rows(coef["eta_all"], s) * s - grads[n][0] for n, s in S.items()}
-        W = {
-            n: _rows(coef["decay_all"], w) * w + _rows(coef["s0_in_m"], w) * S[n] - grads[n][1]
-            for n, w in W.items()
-        }
-        S = new_S
+    surprise = q.new_zeros(rows)
+    if full:
+        # Split into chunks with unbind (its backward is one stack) rather than slicing per chunk (whose
+        # backward would write a zero-filled [N, L, ...] tensor per chunk). The coefficients depend on the
+        # rates only, so they are computed for all chunks at once, outside the sequential loop.
+        chunks = lambda x: x[:, : full * chunk_size].unflatten(1, (full, chunk_size)).unbind(1)  # noqa: E731
+        coef = chunk_coefficients(
+            *(x[:, : full * chunk_size].unflatten(1, (full, chunk_size)) for x in (lr, mom, forget))
+        )
+        token_weights = torch.stack([coef["w_s"], coef["w_m"]]).unbind(2)  # chunks × [2, N, c]
+        factors = zip(*(coef[n].unbind(1) for n in ("eta_all", "decay_all", "s0_in_m")), strict=True)
+        for q_i, k_i, v_i, w_i, (eta_all, decay_all, s0_in_m) in zip(
+            chunks(q), chunks(k), chunks(v), token_weights, factors, strict=True
+        ):
+            y, grads = read_and_gradients(W, q_i, k_i, v_i, w_i)
+            reads.append(y)
+            # unbind, not indexing: its backward stacks instead of zero-filling a [2, N, ...] tensor per index
+            grads = {n: g.unbind(0) for n, g in grads.items()}
+            W = {n: _rows(decay_all, w) * w + _rows(s0_in_m, w) * S[n] - grads[n][1] for n, w in W.items()}
+            S = {n: _rows(eta_all, s) * s - grads[n][0] for n, s in S.items()}
         surprise = torch.stack([g[0].flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
-    y = torch.cat(reads, dim=1) if reads else q.new_zeros(q.shape[0], 0, v.shape[-1])
+    if full * chunk_size < length:  # the unfinished chunk is read, not written
+        reads.append(model_fn(W, q[:, full * chunk_size :]))
+    y = torch.cat(reads, dim=1) if reads else q.new_zeros(rows, 0, v.shape[-1])
     return MemoryUpdate(y, W, S, surprise)

@@ -13,6 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
+from hercules.ops.memory_update_chunked import weighted_gradients
 from hercules.registry import PluginConfig, Registry
 
 MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
@@ -42,9 +43,45 @@ class MemoryModel(nn.Module):
         """Apply per-row weights ``name → [N, ...]`` to ``x`` ``[N, n, d]`` → ``[N, n, d]``."""
         raise NotImplementedError
 
+    def read_and_gradients(
+        self, weights: dict[str, Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Reads ``W(q)`` and weighted gradient sums ``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` of one chunk.
+
+        ``token_weights`` is ``[m, N, n]``; gradients come back as ``name → [m, N, ...]``. This default works
+        for any :meth:`functional` through ``torch.func``; a subclass may override it with a closed form.
+        """
+        return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
 
 
+def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
+    """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[m, N, n]``,
+    ``[N, n, o]`` → ``[m, N, i, o]``. One batched matmul for all weightings; no per-token ``[i, o]`` is formed."""
+    m = token_weights.shape[0]
+    weighted = torch.cat((x * token_weights.unsqueeze(-1)).unbind(0), dim=-1)  # [N, n, m·i]
+    return (weighted.transpose(-1, -2) @ delta).unflatten(1, (m, x.shape[-1])).movedim(1, 0)
+
+
+def _gelu_grad(z: Tensor) -> Tensor:
+    cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2)))
+    return cdf + z * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+def _silu_grad(z: Tensor) -> Tensor:
+    s = torch.sigmoid(z)
+    return s * (1 + z * (1 - s))
+
+
 ACTIVATIONS = {"gelu": nn.functional.gelu, "silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh}
+"""Activations of the built-in memory models, with their derivatives in :data:`ACTIVATION_GRADS`."""
+
+ACTIVATION_GRADS = {
+    "gelu": _gelu_grad,
+    "silu": _silu_grad,
+    "relu": lambda z: (z > 0).to(z.dtype),
+    "tanh": lambda z: 1 - torch.tanh(z).square(),
+}

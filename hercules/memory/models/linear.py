@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor
 
-from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.memory.models.base import MemoryModel, register_memory_model, weighted_outer
 from hercules.registry import PluginConfig
 
 
@@ -37,3 +37,8 @@ class LinearMemory(MemoryModel):
 
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         return x @ weights["w"]
+
+    def read_and_gradients(self, weights, q, k, v, token_weights):
+        """Closed form: ``∇_W ‖k W − v‖² = 2 k^T (k W − v)``."""
+        delta = 2 * (k @ weights["w"] - v)
+        return q @ weights["w"], {"w": weighted_outer(k, token_weights, delta)}

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 from torch import Tensor
 
-from hercules.memory.models.base import ACTIVATIONS, MemoryModel, register_memory_model
+from hercules.memory.models.base import (
+    ACTIVATION_GRADS,
+    ACTIVATIONS,
+    MemoryModel,
+    register_memory_model,
+    weighted_outer,
+)
 from hercules.registry import PluginConfig
 
 
@@ -39,6 +46,7 @@ class MLPMemory(MemoryModel):
         for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
             self.add_weight(f"w{i}", fan_in, fan_out)
         self.act = ACTIVATIONS[config.activation]
+        self.act_grad = ACTIVATION_GRADS[config.activation]
 
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         h = x
@@ -47,3 +55,24 @@ class MLPMemory(MemoryModel):
                 h = self.act(h)
             h = h @ weights[f"w{i}"]
         return x + h if self.config.residual else h
+
+    def read_and_gradients(self, weights, q, k, v, token_weights):
+        """Closed form: one forward over queries and keys together, then backpropagation by hand."""
+        n = q.shape[1]
+        x = torch.cat([q, k], dim=1)
+        inputs, pre = [], []  # per layer: its input and its pre-activation
+        h = x
+        for i in range(self.config.depth):
+            if i > 0:
+                pre.append(h)
+                h = self.act(h)
+            inputs.append(h[:, n:])
+            h = h @ weights[f"w{i}"]
+        out = x + h if self.config.residual else h
+        delta = 2 * (out[:, n:] - v)  # ∂ℓ/∂out for the keys
+        grads = {}
+        for i in reversed(range(self.config.depth)):
+            grads[f"w{i}"] = weighted_outer(inputs[i], token_weights, delta)
+            if i > 0:
+                delta = (delta @ weights[f"w{i}"].transpose(-1, -2)) * self.act_grad(pre[i - 1][:, n:])
+        return out[:, :n], grads

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 from torch import Tensor
 from torch.nn.functional import silu
 
-from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.memory.models.base import MemoryModel, register_memory_model, weighted_outer
 from hercules.registry import PluginConfig
 
 
@@ -41,3 +42,25 @@ class SwiGLUMemory(MemoryModel):
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         h = (silu(x @ weights["gate"]) * (x @ weights["up"])) @ weights["down"]
         return x + h if self.config.residual else h
+
+    def read_and_gradients(self, weights, q, k, v, token_weights):
+        """Closed form: one forward over queries and keys together, then backpropagation by hand."""
+        n = q.shape[1]
+        x = torch.cat([q, k], dim=1)
+        gate, up = x @ weights["gate"], x @ weights["up"]
+        act = silu(gate)
+        hidden = act * up
+        h = hidden @ weights["down"]
+        out = x + h if self.config.residual else h
+        delta = 2 * (out[:, n:] - v)
+        d_hidden = delta @ weights["down"].transpose(-1, -2)
+        sig = torch.sigmoid(gate[:, n:])
+        d_gate = d_hidden * up[:, n:] * sig * (1 + gate[:, n:] * (1 - sig))
+        d_up = d_hidden * act[:, n:]
+        keys = x[:, n:]
+        grads = {
+            "down": weighted_outer(hidden[:, n:], token_weights, delta),
+            "gate": weighted_outer(keys, token_weights, d_gate),
+            "up": weighted_outer(keys, token_weights, d_up),
+        }
+        return out[:, :n], grads

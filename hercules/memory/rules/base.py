@@ -14,8 +14,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from hercules.memory.models import MemoryModel
 from hercules.ops import MemoryUpdate, memory_update_chunked, memory_update_naive
-from hercules.ops.memory_update_naive import ModelFn
 from hercules.registry import PluginConfig, Registry
 
 UPDATE_RULES: Registry[type[UpdateRule]] = Registry("update rule")
@@ -60,7 +60,7 @@ class UpdateRule(nn.Module):
 
     def update(
         self,
-        model_fn: ModelFn,
+        model: MemoryModel,
         weights: dict[str, Tensor],
         momentum: dict[str, Tensor],
         q: Tensor,
@@ -71,5 +71,7 @@ class UpdateRule(nn.Module):
         naive: bool = False,
     ) -> MemoryUpdate:
         """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``)."""
-        op = memory_update_naive if naive else memory_update_chunked
-        return op(model_fn, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
+        args = (model.functional, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
+        if naive:
+            return memory_update_naive(*args)
+        return memory_update_chunked(*args, read_and_gradients=model.read_and_gradients)

@@ -1,0 +1,233 @@
+"""Benchmark of one memory layer: forward + backward tokens/s and peak memory, against baselines in one run.
+
+Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memory with expansion 2):
+
+- ``fast``: Hercules' chunked path;
+- ``naive``: Hercules' token-by-token reference (same semantics);
+- ``titans``: ``titans_pytorch.NeuralMemory`` 0.5.5 in its default mode, which takes every gradient at the
+  initial weights of the call (an approximation: fast because it never reads its own updated state);
+- ``titans-bs``: the same with ``batch_size=c``, which updates the weights every chunk (our semantics).
+
+Each measurement runs in its own process (so peak memory is that configuration's alone) and the table gives
+ratios against the fast path measured in the same run. Peak memory is what the timed steps add on top of the
+memory in use after a warm-up step: the CUDA allocator's peak on GPU, the resident-set high-water mark on CPU.
+
+Run: ``python -m hercules.bench.memory`` (``--quick`` for a smaller grid, ``--device cuda``, ``--compile``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from itertools import product
+
+import torch
+
+IMPLS = ("fast", "naive", "titans", "titans-bs")
+BATCH = 2
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the kernel's resident-set high-water mark (Linux); False where that is not possible."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _build(impl: str, dim: int, chunk: int, device: str, compile_: bool):
+    """A layer and a function ``x → y`` for one implementation."""
+    if impl.startswith("titans"):
+        from titans_pytorch import NeuralMemory as TitansMemory
+
+        layer = TitansMemory(
+            dim=dim,
+            chunk_size=chunk,
+            batch_size=chunk if impl == "titans-bs" else None,
+            default_model_kwargs={"depth": 2, "expansion_factor": 2.0},
+        ).to(device)
+        return layer, lambda x: layer(x)[0]
+    from hercules.memory import MemoryConfig, NeuralMemory
+
+    config = MemoryConfig(
+        model={"kind": "mlp", "depth": 2, "expansion": 2.0},
+        chunk_size=chunk,
+        implementation="naive" if impl == "naive" else "chunked",
+    )
+    layer = NeuralMemory(dim, config).to(device)
+    forward = torch.compile(layer) if compile_ and impl == "fast" else layer
+    return layer, lambda x: forward(x)[0]
+
+
+def measure(
+    impl: str,
+    seq: int,
+    dim: int,
+    chunk: int,
+    device: str = "cpu",
+    compile_: bool = False,
+    min_seconds: float = 3.0,
+    max_steps: int = 20,
+    clock: str = "wall",
+) -> dict:
+    """Tokens/s of forward + backward and peak memory (MiB) of one configuration, in this process.
+
+    ``clock="process"`` divides by the process's CPU time instead of wall time: on a shared machine that is
+    what stays comparable between runs (with one thread it is the single-core throughput).
+    """
+    torch.manual_seed(0)
+    layer, forward = _build(impl, dim, chunk, device, compile_)
+    x = torch.randn(BATCH, seq, dim, device=device)
+
+    def step() -> None:
+        forward(x).square().mean().backward()
+        layer.zero_grad(set_to_none=True)
+
+    cuda = device.startswith("cuda")
+    step()  # warm-up (and compilation, lazy library loading)
+    if cuda:
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+    else:
+        base = _rss_bytes()
+        _reset_peak_rss()
+    steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
+    while steps < max_steps and (steps == 0 or time.perf_counter() - start < min_seconds):
+        step()
+        steps += 1
+    if cuda:
+        torch.cuda.synchronize()
+    elapsed = time.process_time() - cpu_start if clock == "process" else time.perf_counter() - start
+    peak = (torch.cuda.max_memory_allocated() if cuda else _peak_rss_bytes()) - base
+    return {"tokens_per_s": BATCH * seq * steps / elapsed, "peak_mib": peak / 2**20, "steps": steps}
+
+
+def _run_worker(impl: str, seq: int, dim: int, chunk: int, args: argparse.Namespace) -> dict:
+    cmd = [
+        sys.executable,
+        "-m",
+        "hercules.bench.memory",
+        "--worker",
+        impl,
+        str(seq),
+        str(dim),
+        str(chunk),
+        "--device",
+        args.device,
+        "--threads",
+        str(args.threads),
+        "--seconds",
+        str(args.seconds),
+        "--clock",
+        args.clock,
+    ]
+    if args.compile:
+        cmd.append("--compile")
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if out.returncode != 0:
+        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def grid(quick: bool) -> list[tuple[int, int, int]]:
+    if quick:
+        return [(512, 64, 16), (512, 256, 64)]
+    return list(product((512, 2048), (64, 256), (16, 64)))
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    from rich.progress import track
+
+    rows = []
+    jobs = [(cfg, impl) for cfg in grid(args.quick) for impl in args.impls]
+    for (seq, dim, chunk), impl in track(jobs, description="benchmarking", transient=True):
+        if impl == "naive" and seq > args.naive_max_len:
+            continue
+        rows.append({"impl": impl, "T": seq, "d": dim, "c": chunk} | _run_worker(impl, seq, dim, chunk, args))
+    return rows
+
+
+def table(rows: list[dict], title: str):
+    """A rich table with the fast path's speed-up and memory ratio against each baseline."""
+    from rich.table import Table
+
+    fast = {(r["T"], r["d"], r["c"]): r for r in rows if r["impl"] == "fast" and "error" not in r}
+    out = Table(title=title)
+    for col in ("impl", "T", "d", "c", "tokens/s", "peak MiB", "fast speed-up ×", "fast / its memory"):
+        out.add_column(col, justify="right")
+    for r in rows:
+        key = (r["T"], r["d"], r["c"])
+        if "error" in r:
+            out.add_row(r["impl"], *map(str, key), "error: " + r["error"][:60], "", "", "")
+            continue
+        ref = fast.get(key)
+        speed = f"{ref['tokens_per_s'] / r['tokens_per_s']:.2f}" if ref and r["impl"] != "fast" else ""
+        mem = f"{ref['peak_mib'] / max(r['peak_mib'], 1e-9):.2f}" if ref and r["impl"] != "fast" else ""
+        out.add_row(r["impl"], *map(str, key), f"{r['tokens_per_s']:.0f}", f"{r['peak_mib']:.1f}", speed, mem)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", nargs=4, metavar=("IMPL", "T", "D", "C"), help=argparse.SUPPRESS)
+    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per configuration")
+    parser.add_argument(
+        "--naive-max-len", type=int, default=512, help="skip the (slow) reference above this T"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=900.0, help="seconds per configuration before giving up"
+    )
+    parser.add_argument("--compile", action="store_true", help="torch.compile the fast path")
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "process"),
+        default="wall",
+        help="time by wall clock, or by the process's CPU time (steadier on a busy machine)",
+    )
+    parser.add_argument("--quick", action="store_true", help="two configurations instead of eight")
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        impl, seq, dim, chunk = args.worker
+        result = measure(
+            impl, int(seq), int(dim), int(chunk), args.device, args.compile, args.seconds, clock=args.clock
+        )
+        print(json.dumps(result))
+        return
+    from rich.console import Console
+
+    rows = run(args)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+    title = f"memory layer, B={BATCH}, {args.device}, {args.threads} threads, {args.clock} clock"
+    Console().print(table(rows, title))
+
+
+if __name__ == "__main__":
+    main()
