@@ -1,0 +1,193 @@
+"""Injection strategies on tiny models of every family: identity at init, layer selection, state through cache."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import DynamicCache
+
+import hercules
+from hercules.backbones.adapters import Adapter, adapter_for, register_adapter
+from hercules.backbones.tiny import FAMILIES, tiny_model
+from hercules.injection import (
+    AugmentConfig,
+    MemoryStates,
+    attach_states,
+    cache_states,
+    memory_layers,
+    memory_parameters,
+)
+
+KINDS = ("mal", "mac", "mag")
+MEMORY = {"chunk_size": 4}
+
+
+def augmented(family: str, kind: str, layers="all", seed: int = 0, **injection) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return hercules.augment(
+        tiny_model(family), {"injection": {"kind": kind, **injection}, "layers": layers, "memory": MEMORY}
+    )
+
+
+def open_gates(model: torch.nn.Module, seed: int = 1) -> torch.nn.Module:
+    """Give the memory a real contribution (gates and MAC's context projection start at zero)."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in memory_parameters(model):
+            if name.endswith("gate.scale") or "context_proj" in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
+    return model
+
+
+def ids(batch: int = 2, length: int = 11, seed: int = 0) -> torch.Tensor:
+    return torch.randint(3, 259, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("kind", KINDS)
+def test_identity_at_init(family, kind):
+    base, model = tiny_model(family), augmented(family, kind)
+    x = ids()
+    with torch.no_grad():
+        assert (base(x).logits - model(x).logits).abs().max() <= 1e-6
+    prompt = x[:1, :5]
+    expected = base.generate(prompt, max_new_tokens=6, do_sample=False)
+    assert torch.equal(model.generate(prompt, max_new_tokens=6, do_sample=False), expected)
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3"])
+@pytest.mark.parametrize("kind", KINDS)
+def test_teacher_forced_equals_token_by_token(family, kind):
+    model = open_gates(augmented(family, kind))
+    x = ids()
+    with torch.no_grad():
+        full = model(x, use_cache=False).logits
+        assert (full - tiny_model(family)(x).logits).abs().max() > 1e-3, "memory must contribute"
+        cache, steps = DynamicCache(config=model.config), []
+        for t in range(x.shape[1]):
+            steps.append(model(x[:, t : t + 1], cache=cache, use_cache=True).logits)
+    assert (torch.cat(steps, 1) - full).abs().max() <= 1e-4
+    assert set(cache_states(cache)) == {0, 1}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_fresh_memory_per_call_and_batch_isolation(kind):
+    model = open_gates(augmented("qwen3", kind))
+    x = ids(batch=3)
+    with torch.no_grad():
+        first, second = model(x).logits, model(x).logits
+        alone = model(x[1:2]).logits
+    assert torch.equal(first, second)
+    assert (first[1:2] - alone).abs().max() <= 1e-5
+
+
+def test_carried_states_match_cache_and_change_outputs():
+    model = open_gates(augmented("llama", "mag"))
+    x = ids(length=16)
+    states = MemoryStates()
+    with torch.no_grad():
+        model(x[:, :8], memory_states=states, use_cache=False)
+        carried = model(x[:, 8:], memory_states=states, use_cache=False).logits
+        fresh = model(x[:, 8:], use_cache=False).logits
+        cache = attach_states(DynamicCache(config=model.config), model_states(model, x[:, :8]))
+        seeded = model(x[:, 8:], cache=cache, use_cache=True).logits
+    assert (carried - fresh).abs().max() > 1e-4, "a carried memory must make a difference"
+    torch.testing.assert_close(seeded, carried, rtol=0, atol=1e-6)
+    assert set(states) == {0, 1} and states[0].batch_size == 2
+
+
+def model_states(model, x) -> MemoryStates:
+    states = MemoryStates()
+    model(x, memory_states=states, use_cache=False)
+    return states.detach()
+
+
+def test_beam_reorder_follows_the_cache():
+    model = open_gates(augmented("llama", "mac"))
+    cache = DynamicCache(config=model.config)
+    with torch.no_grad():
+        model(ids(batch=2), cache=cache, use_cache=True)
+    before = {i: s.weights for i, s in cache_states(cache).items()}
+    cache.reorder_cache(torch.tensor([1, 1]))
+    for i, state in cache_states(cache).items():
+        for name, w in state.weights.items():
+            assert torch.equal(w[0], before[i][name][1]) and torch.equal(w[1], before[i][name][1])
+    out = model.generate(ids(batch=1)[:, :4], max_new_tokens=4, num_beams=2, do_sample=False)
+    assert out.shape == (1, 8)
+
+
+def test_layer_selection_and_overrides():
+    model = hercules.augment(
+        tiny_model("llama", num_hidden_layers=4),
+        {"injection": "mac", "layers": [0, -1], "overrides": {-1: {"injection": {"kind": "mal", "gate": "scalar"}}}},
+    )
+    layers = model.model.layers
+    assert [type(layer).__name__ for layer in layers] == ["MAC", "LlamaDecoderLayer", "LlamaDecoderLayer", "MAL"]
+    assert layers[3].gate.config.kind == "scalar" and layers[0].gate.config.kind == "sigmoid"
+    assert sorted(memory_layers(model)) == [0, 3]
+    assert AugmentConfig(layers="all").resolve_layers(3) == [0, 1, 2]
+    assert AugmentConfig(layers=[-1, 2, -3]).resolve_layers(3) == [0, 2]
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"layers": [5]}, "out of range"),
+        ({"layers": [0], "overrides": {1: {}}}, "not among the selected layers"),
+        ({"injection": {"kind": "mxc"}}, "valid choices: mac, mag, mal"),
+        ({"injection": {"kind": "mac", "bogus": 1}}, "bogus"),
+        ({"layerz": [0]}, "layerz"),
+        ({"layers": []}, "layers is empty"),
+    ],
+)
+def test_bad_configs_name_the_field(config, message):
+    with pytest.raises(ValueError, match=message):
+        hercules.augment(tiny_model("llama"), config)
+
+
+def test_augmenting_twice_is_an_error():
+    model = augmented("llama", "mal")
+    with pytest.raises(ValueError, match="already augmented"):
+        hercules.augment(model, {})
+
+
+def test_adapters_table_generic_fallback_and_error():
+    assert adapter_for(tiny_model("gemma3")).extra_norms == ("pre_feedforward_layernorm", "post_feedforward_layernorm")
+    model = tiny_model("llama")
+    model.config.model_type = "mystery-decoder"
+    assert adapter_for(model).layers == "model.layers"
+    x = ids()
+    base_logits = model(x).logits
+    hercules.augment(model, {"injection": "mag"})
+    torch.testing.assert_close(model(x).logits, base_logits, rtol=0, atol=1e-6)
+
+    class Odd(torch.nn.Module):
+        config = type("C", (), {"model_type": "odd"})()
+
+    with pytest.raises(ValueError, match="register_adapter\\('odd'"):
+        adapter_for(Odd())
+    with pytest.raises(KeyError, match="already registered"):
+        register_adapter("llama", Adapter())
+
+
+def test_gradients_reach_memory_and_checkpointing_matches():
+    x = ids()
+    grads = []
+    for checkpointing in (False, True):
+        model = open_gates(augmented("llama", "mac"))
+        model.train()
+        if checkpointing:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model(x, labels=x, use_cache=False).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in memory_parameters(model) if p.grad is not None})
+    assert any(n.endswith("memory.to_qkv.weight") and g.abs().sum() > 0 for n, g in grads[0].items())
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-4, atol=1e-6)
+
+
+def test_closed_gate_still_receives_gradient():
+    model = augmented("qwen2", "mag", layers=[0]).train()
+    x = ids()
+    model(x, labels=x).loss.backward()
+    assert model.model.layers[0].gate.scale.grad.abs().sum() > 0
