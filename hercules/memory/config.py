@@ -31,11 +31,18 @@ class MemoryConfig(BaseModel):
     heads: int = Field(1, ge=1, description="Independent memories, each on its own slice of q, k, v.")
     dim_head: int | None = Field(None, ge=1, description="Size of each head; default: model dim / heads.")
     chunk_size: int = Field(16, ge=1, description="Tokens per chunk c (1 = the pure per-token rule).")
-    conv_kernel: int = Field(4, ge=0, description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.")
+    conv_kernel: int = Field(
+        4,
+        ge=0,
+        description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
+    )
     qk_norm: bool = Field(True, description="SiLU then L2 normalisation of queries and keys, as in Titans.")
-    zero_init_output: bool = Field(False, description="Start the output projection at zero (the layer then outputs 0).")
+    zero_init_output: bool = Field(
+        False, description="Start the output projection at zero (the layer then outputs 0)."
+    )
     implementation: Literal["chunked", "naive"] = Field(
-        "chunked", description="chunked: the fast path; naive: the token-by-token reference (slow, for checks)."
+        "chunked",
+        description="chunked: the fast path; naive: the token-by-token reference (slow, for checks).",
     )
 
     def head_size(self, dim: int) -> int:
@@ -43,7 +50,9 @@ class MemoryConfig(BaseModel):
         if self.dim_head is not None:
             return self.dim_head
         if dim % self.heads:
-            raise ValueError(f"memory.heads={self.heads} does not divide the model dim {dim}; set memory.dim_head")
+            raise ValueError(
+                f"memory.heads={self.heads} does not divide the model dim {dim}; set memory.dim_head"
+            )
         return dim // self.heads
 
     def plugin_configs(self) -> dict[str, PluginConfig]:

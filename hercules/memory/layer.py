@@ -21,6 +21,11 @@ from hercules.registry import build
 RATE_NAMES = ("lr", "mom", "forget")
 
 
+def _norm(group: dict[str, Tensor]) -> Tensor:
+    """Mean over samples of the Frobenius norm of a group of ``[B, H, ...]`` tensors (over all heads)."""
+    return torch.stack([t.flatten(1).pow(2).sum(-1) for t in group.values()]).sum(0).sqrt().mean()
+
+
 class NeuralMemory(nn.Module):
     """A test-time-trained memory layer.
 
@@ -69,7 +74,13 @@ class NeuralMemory(nn.Module):
         pending = {"q": empty, "k": empty, "v": empty} | {r: empty[..., 0] for r in RATE_NAMES}
         conv = None
         if self.conv_weight is not None:
-            conv = torch.zeros(batch_size, self.conv_weight.shape[1] - 1, self.conv_weight.shape[0], device=device, dtype=dtype)
+            conv = torch.zeros(
+                batch_size,
+                self.conv_weight.shape[1] - 1,
+                self.conv_weight.shape[0],
+                device=device,
+                dtype=dtype,
+            )
         return MemoryState(
             weights={n: w.to(device) for n, w in weights.items()},
             momentum={n: torch.zeros_like(w, device=device) for n, w in weights.items()},
@@ -98,13 +109,14 @@ class NeuralMemory(nn.Module):
             raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         new, conv_cache = self.project(x, state.conv)
         seq = {n: torch.cat([state.pending[n], new[n]], dim=1) for n in new}
-        flat = lambda t: t.reshape(batch * self.heads, *t.shape[2:])  # noqa: E731  [B, H, ...] → [B·H, ...]
         tokens = {n: rearrange(seq[n], "b t h ... -> (b h) t ...") for n in seq}
         result = self.rule.update(
             self.model,
-            {n: flat(w) for n, w in state.weights.items()},
-            {n: flat(s) for n, s in state.momentum.items()},
-            tokens["q"], tokens["k"], tokens["v"],
+            {n: rearrange(w, "b h ... -> (b h) ...") for n, w in state.weights.items()},
+            {n: rearrange(s, "b h ... -> (b h) ...") for n, s in state.momentum.items()},
+            tokens["q"],
+            tokens["k"],
+            tokens["v"],
             Rates(*(tokens[r] for r in RATE_NAMES)),
             self.config.chunk_size,
             naive=self.naive,
@@ -112,10 +124,9 @@ class NeuralMemory(nn.Module):
         pending_before, total = state.pending_tokens, seq["q"].shape[1]
         y = rearrange(result.y[:, pending_before:], "(b h) t d -> b t (h d)", b=batch)
         keep = total % self.config.chunk_size
-        unflat = lambda t: t.reshape(batch, self.heads, *t.shape[1:])  # noqa: E731
         new_state = MemoryState(
-            weights={n: unflat(w) for n, w in result.weights.items()},
-            momentum={n: unflat(s) for n, s in result.momentum.items()},
+            weights={n: rearrange(w, "(b h) ... -> b h ...", b=batch) for n, w in result.weights.items()},
+            momentum={n: rearrange(s, "(b h) ... -> b h ...", b=batch) for n, s in result.momentum.items()},
             pending={n: t[:, total - keep :] for n, t in seq.items()},
             conv=conv_cache,
         )
@@ -125,12 +136,11 @@ class NeuralMemory(nn.Module):
     @torch.no_grad()
     def _stats(self, new: dict[str, Tensor], state: MemoryState, surprise: Tensor) -> dict[str, Tensor]:
         """Diagnostics as detached tensors (no host synchronisation)."""
-        norm = lambda group: torch.stack([t.flatten(2).pow(2).sum(-1) for t in group.values()]).sum(0).sqrt().mean()  # noqa: E731
         return {
             "theta": new["lr"].mean(),
             "eta": new["mom"].mean(),
             "alpha": new["forget"].mean(),
             "surprise_norm": surprise.mean(),
-            "weight_norm": norm(state.weights),
-            "momentum_norm": norm(state.momentum),
+            "weight_norm": _norm(state.weights),
+            "momentum_norm": _norm(state.momentum),
         }

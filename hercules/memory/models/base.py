@@ -66,22 +66,20 @@ def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
     return (weighted.transpose(-1, -2) @ delta).unflatten(1, (m, x.shape[-1])).movedim(1, 0)
 
 
-def _gelu_grad(z: Tensor) -> Tensor:
-    cdf = 0.5 * (1 + torch.erf(z / math.sqrt(2)))
-    return cdf + z * torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-
-
 def _silu_grad(z: Tensor) -> Tensor:
-    s = torch.sigmoid(z)
+    s = torch.sigmoid(
+        z
+    )  # aten's silu_backward has no derivative of its own, so the outer backward needs this
     return s * (1 + z * (1 - s))
 
 
 ACTIVATIONS = {"gelu": nn.functional.gelu, "silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh}
-"""Activations of the built-in memory models, with their derivatives in :data:`ACTIVATION_GRADS`."""
+"""Activations of the built-in memory models; :data:`ACTIVATION_GRADS` maps ``(grad, z)`` to ``grad ⊙ σ'(z)``."""
 
 ACTIVATION_GRADS = {
-    "gelu": _gelu_grad,
-    "silu": _silu_grad,
-    "relu": lambda z: (z > 0).to(z.dtype),
-    "tanh": lambda z: 1 - torch.tanh(z).square(),
+    # ``grad ⊙ σ'(z)`` in one differentiable kernel each (aten's own backward ops have derivatives too)
+    "gelu": lambda grad, z: torch.ops.aten.gelu_backward(grad, z),
+    "silu": lambda grad, z: grad * _silu_grad(z),
+    "relu": lambda grad, z: grad * (z > 0).to(z.dtype),
+    "tanh": lambda grad, z: grad * (1 - torch.tanh(z).square()),
 }

@@ -74,5 +74,5 @@ class MLPMemory(MemoryModel):
         for i in reversed(range(self.config.depth)):
             grads[f"w{i}"] = weighted_outer(inputs[i], token_weights, delta)
             if i > 0:
-                delta = (delta @ weights[f"w{i}"].transpose(-1, -2)) * self.act_grad(pre[i - 1][:, n:])
+                delta = self.act_grad(delta @ weights[f"w{i}"].transpose(-1, -2), pre[i - 1][:, n:])
         return out[:, :n], grads

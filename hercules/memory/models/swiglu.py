@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import Tensor
 from torch.nn.functional import silu
 
-from hercules.memory.models.base import MemoryModel, register_memory_model, weighted_outer
+from hercules.memory.models.base import ACTIVATION_GRADS, MemoryModel, register_memory_model, weighted_outer
 from hercules.registry import PluginConfig
 
 
@@ -54,8 +54,7 @@ class SwiGLUMemory(MemoryModel):
         out = x + h if self.config.residual else h
         delta = 2 * (out[:, n:] - v)
         d_hidden = delta @ weights["down"].transpose(-1, -2)
-        sig = torch.sigmoid(gate[:, n:])
-        d_gate = d_hidden * up[:, n:] * sig * (1 + gate[:, n:] * (1 - sig))
+        d_gate = ACTIVATION_GRADS["silu"](d_hidden * up[:, n:], gate[:, n:])
         d_up = d_hidden * act[:, n:]
         keys = x[:, n:]
         grads = {
