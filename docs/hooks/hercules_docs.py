@@ -37,12 +37,23 @@ def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\n", " ")
 
 
+def _is_registry(obj: object) -> bool:
+    return hasattr(obj, "names") and hasattr(obj, "family") and hasattr(obj, "field_type")
+
+
 def _registry_of(field) -> object | None:
-    """The Registry behind a plugin-config field (``Registry.field_type()`` validates through ``parse``)."""
-    for meta in field.metadata:
-        func = getattr(meta, "func", None)
-        owner = getattr(func, "__self__", None)
-        if owner is not None and hasattr(owner, "names") and hasattr(owner, "family"):
+    """The Registry behind a plugin-config field (``Registry.field_type()`` validates through ``parse``),
+    also when the field is optional (the validator then sits inside the union)."""
+    metadata = list(field.metadata)
+    pending = [field.annotation]
+    while pending:
+        annotation = pending.pop()
+        if typing.get_origin(annotation) is typing.Annotated:
+            metadata += list(annotation.__metadata__)
+        pending += list(typing.get_args(annotation))
+    for meta in metadata:
+        owner = getattr(getattr(meta, "func", None), "__self__", None)
+        if owner is not None and _is_registry(owner):
             return owner
     return None
 
@@ -98,12 +109,24 @@ def _kind_of(model: type) -> str | None:
     return None if field is None else field.default
 
 
-def field_rows(model: type, prefix: str = "", note: str = "", seen: frozenset = frozenset()) -> list[str]:
+def _container_suffix(annotation: object) -> str:
+    """``.<key>`` for a dict of models, ``[]`` for a list of models, nothing otherwise."""
+    for arg in (annotation, *typing.get_args(annotation)):
+        origin = typing.get_origin(arg)
+        if origin is dict:
+            return ".<key>"
+        if origin is list and _models_in(arg):
+            return "[]"
+    return ""
+
+
+def field_rows(model: type, prefix: str = "", note: str = "", expanded: dict | None = None) -> list[str]:
     """Table rows ``| name | type | default | description |`` for ``model``, nested models flattened.
 
     A field holding one of several models (a union discriminated by ``kind``) lists each variant's fields, each
-    description starting with the variant's ``kind``.
+    description starting with the variant's ``kind``. A model met a second time refers to its first listing.
     """
+    expanded = {} if expanded is None else expanded
     rows = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
@@ -113,12 +136,19 @@ def field_rows(model: type, prefix: str = "", note: str = "", seen: frozenset = 
             typ = f"{registry.family} config (`kind`: {kinds})"
         else:
             typ = type_name(field.annotation)
-        rows.append(f"| `{path}` | {typ} | {default_text(field)} | {note}{_cell(field.description or '')} |")
-        nested = [m for m in _models_in(field.annotation) if m not in seen] if registry is None else []
-        for variant in nested:
+        nested = _models_in(field.annotation) if registry is None else []
+        description = note + _cell(field.description or "")
+        seen_before = [expanded[m] for m in nested if m in expanded]
+        if seen_before:
+            description += f" (fields as under `{seen_before[0]}`)"
+        rows.append(f"| `{path}` | {typ} | {default_text(field)} | {description} |")
+        inner = f"{path}{_container_suffix(field.annotation)}"
+        for variant in [m for m in nested if m not in expanded]:
+            expanded[variant] = inner
+        for variant in [m for m in nested if expanded[m] == inner]:
             kind = _kind_of(variant) if len(nested) > 1 else None
             sub_note = f"{note}(`kind: {kind}`) " if kind else note
-            rows += field_rows(variant, f"{path}.", sub_note, seen | {model})
+            rows += field_rows(variant, f"{inner}.", sub_note, expanded)
     return rows
 
 
