@@ -39,6 +39,7 @@ class Adapter:
         post_attention_norm: the norm after attention (Gemma) or before the MLP (Llama, Qwen).
         extra_norms: further norms of the layer (Gemma-3's pre/post feed-forward norms).
         text_config: attribute of the config holding the text model's config, for multimodal wrappers.
+        lora_targets: default LoRA target module names (attention and MLP projections).
     """
 
     layers: str = "model.layers"
@@ -48,6 +49,7 @@ class Adapter:
     post_attention_norm: str = "post_attention_layernorm"
     extra_norms: tuple[str, ...] = field(default_factory=tuple)
     text_config: str | None = None
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
     def decoder_layers(self, model: nn.Module) -> nn.ModuleList:
         """The decoder layers of ``model``, ``[num_layers]`` modules."""

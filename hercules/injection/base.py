@@ -52,6 +52,7 @@ class MemoryLayer(GradientCheckpointingLayer):
         self.enabled = True
         self._ctx: dict[str, Any] | None = None
         self.last: dict[str, Tensor] = {}
+        self.last_stats: dict[str, Tensor] = {}
         attention = adapter.attention_of(base_layer)
         self._hooks = [
             attention.register_forward_pre_hook(self._pre_attention, with_kwargs=True),
@@ -109,6 +110,7 @@ class MemoryLayer(GradientCheckpointingLayer):
             self.base_layer.gradient_checkpointing = checkpointing
         new_state = ctx.get("new_state")
         if new_state is not None:
+            self.last_stats = new_state.stats
             for target in (on_cache, carried):
                 if target is not None:
                     target[self.layer_idx] = new_state
@@ -130,6 +132,10 @@ class MemoryLayer(GradientCheckpointingLayer):
         if isinstance(output, tuple):
             return (self.after_attention(output[0], self._ctx), *output[1:])
         return self.after_attention(output, self._ctx)
+
+    def unload_and_optionally_merge_module(self, merge: bool = True, **kwargs: Any) -> MemoryLayer:
+        """peft's ``merge_and_unload`` unwraps every module that has a ``base_layer``; a memory layer stays."""
+        return self
 
     def remove_hooks(self) -> None:
         """Detach from the base layer's attention (used when unwrapping)."""

@@ -1,0 +1,94 @@
+"""What trains: presets over the memory, LoRA on the backbone (peft) and the full model.
+
+- ``memory``: only what augmentation added (memories, gates, MAC projections) trains; the backbone is frozen.
+- ``memory_lora``: the memory plus LoRA adapters on the backbone's projections (default targets come from the
+  backbone adapter table; any module names may be given). The memory modules are never LoRA targets.
+- ``full``: every parameter trains.
+
+Example:
+    >>> import hercules
+    >>> from hercules.backbones.tiny import tiny_model
+    >>> model = hercules.augment(tiny_model("llama"), {"layers": [0]})
+    >>> model = apply_peft(model, PeftSettings(preset="memory_lora", lora_r=4))
+    >>> sorted({n.split(".")[-2] for n, p in model.named_parameters() if p.requires_grad} & {"lora_A", "to_qkv"})
+    ['lora_A', 'to_qkv']
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from torch import nn
+
+from hercules.backbones.adapters import adapter_for
+from hercules.injection.augment import memory_parameters
+from hercules.injection.base import MemoryLayer
+
+logger = logging.getLogger(__name__)
+
+
+class PeftSettings(BaseModel):
+    """Which parameters train (see the module docstring) and the LoRA hyper-parameters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    preset: Literal["memory", "memory_lora", "full"] = Field(
+        "memory_lora", description="memory: memory only; memory_lora: memory + LoRA on the backbone; full: all."
+    )
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
+    lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA branch.")
+    target_modules: list[str] | Literal["all-linear"] | None = Field(
+        None, description="LoRA target module names; default: the backbone adapter's attention and MLP projections."
+    )
+
+
+def apply_peft(model: nn.Module, settings: PeftSettings | dict | None = None) -> nn.Module:
+    """Set what trains on an augmented ``model``; returns it (a ``peft.PeftModel`` for ``memory_lora``).
+
+    The settings are kept as ``hercules_peft`` on the returned model (used by :func:`~hercules.injection.io.save_augmented`).
+    """
+    settings = settings if isinstance(settings, PeftSettings) else PeftSettings.model_validate(settings or {})
+    if settings.preset == "memory_lora":
+        model = _add_lora(model, settings)
+    for param in model.parameters():
+        param.requires_grad_(settings.preset == "full")
+    if settings.preset == "memory_lora":
+        for name, param in model.named_parameters():
+            if "lora_" in name:
+                param.requires_grad_(True)
+    for _, param in memory_parameters(model):
+        param.requires_grad_(True)
+    model.hercules_peft = settings
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    logger.info("preset %s: %d trainable parameters", settings.preset, trainable)
+    return model
+
+
+def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
+    from peft import LoraConfig, get_peft_model
+
+    config = getattr(model, "hercules_config", None)
+    targets = settings.target_modules or list(adapter_for(model).lora_targets)
+    lora = LoraConfig(
+        r=settings.lora_r,
+        lora_alpha=settings.lora_alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=targets,
+        exclude_modules=memory_module_names(model),
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, lora)
+    peft_model.hercules_config = config
+    return peft_model
+
+
+def memory_module_names(model: nn.Module) -> list[str]:
+    """Full names of every module added by augmentation (excluded from LoRA)."""
+    names = []
+    for prefix, module in model.named_modules():
+        if isinstance(module, MemoryLayer):
+            names += [f"{prefix}.{n}" for n, _ in module.named_modules() if n and not n.startswith("base_layer")]
+    return names
