@@ -10,7 +10,7 @@ import torch
 from hercules.backbones.tiny import tiny_model
 from hercules.backbones.tokenizer import byte_tokenizer
 from hercules.data.loaders import BabilongData, load_babilong
-from hercules.evaluation import EvalSettings, evaluate_babilong
+from hercules.evaluation import EvalSettings, evaluate_babilong, generate_answers
 
 
 def _settings(**kw):
@@ -133,3 +133,26 @@ def test_settings_validation_names_bad_values():
         EvalSettings(lengths=["3kb"])
     with pytest.raises(ValueError, match="extra"):
         EvalSettings(sample=3)
+
+
+@pytest.mark.slow
+def test_augmented_model_answers_do_not_depend_on_batch_size():
+    """A memory reads padding too; the evaluator batches an augmented model only over equal-length prompts."""
+    hercules = pytest.importorskip("hercules")
+    augment_module = pytest.importorskip("hercules.injection.augment")
+    torch.manual_seed(0)
+    tok = byte_tokenizer()
+    model = tiny_model("llama")
+    ids = [
+        tok("Mary went to the office. " * (1 + i % 3) + f"Where is Mary {i}?")["input_ids"] for i in range(6)
+    ]
+    settings = _settings(max_new_tokens=3)
+    plain = generate_answers(model, tok, ids, settings)
+    model = hercules.augment(model, {"injection": {"kind": "mac"}, "layers": "all"})
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():  # open the gates a little so that the memory changes the answers
+        for _, param in augment_module.memory_parameters(model):
+            param.add_(0.05 * torch.randn(param.shape, generator=generator))
+    one_by_one = [generate_answers(model, tok, [x], settings)[0] for x in ids]
+    assert generate_answers(model, tok, ids, settings) == one_by_one
+    assert one_by_one != plain

@@ -79,9 +79,38 @@ def _segmented(model: Any, ids: list[int], settings: EvalSettings, gen: dict[str
     return out[0, input_ids.shape[1] :].tolist() if out.shape[1] > input_ids.shape[1] else out[0].tolist()
 
 
+def has_memory(model: Any) -> bool:
+    """Whether ``model`` was augmented with Hercules memory layers."""
+    try:
+        from hercules.injection.augment import memory_layers
+    except ImportError:
+        return False
+    return bool(memory_layers(model))
+
+
+def _equal_length_groups(ids: list[list[int]]) -> list[list[int]]:
+    """Positions of ``ids`` grouped by prompt length, in first-seen order."""
+    groups: dict[int, list[int]] = {}
+    for i, x in enumerate(ids):
+        groups.setdefault(len(x), []).append(i)
+    return list(groups.values())
+
+
 @torch.no_grad()
 def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings: EvalSettings) -> list[str]:
-    """Greedy answers for a batch of token-id prompts: [B] prompts → [B] decoded strings (new tokens only)."""
+    """Greedy answers for a batch of token-id prompts: [B] prompts → [B] decoded strings (new tokens only).
+
+    A memory reads every position it is given, padding included, so for an augmented model the batch is split
+    into groups of equal prompt length (no padding): its answers then do not depend on the batch size either.
+    """
+    if len(ids) > 1 and has_memory(model) and len({len(x) for x in ids}) > 1:
+        answers: list[str] = [""] * len(ids)
+        for group in _equal_length_groups(ids):
+            for i, answer in zip(
+                group, generate_answers(model, tokenizer, [ids[i] for i in group], settings), strict=True
+            ):
+                answers[i] = answer
+        return answers
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     gen = dict(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
     budget = _input_budget(model, settings)

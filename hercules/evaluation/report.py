@@ -66,10 +66,15 @@ def model_identity(model: Any, tokenizer: Any) -> dict[str, Any]:
         "model_type": getattr(config, "model_type", None),
         "parameters": params,
         "dtype": str(first.dtype) if first is not None else None,
-        "augmented": hasattr(model, "hercules_config") or hasattr(config, "hercules"),
+        "augmented": hasattr(model, "hercules_config"),
+        "hercules_config": _dump(getattr(model, "hercules_config", None)),
         "tokenizer": getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__,
         "vocab_size": len(tokenizer) if hasattr(tokenizer, "__len__") else None,
     }
+
+
+def _dump(config: Any) -> Any:
+    return config.model_dump(mode="json") if hasattr(config, "model_dump") else config
 
 
 def data_identity(samples: dict, settings: Any) -> dict[str, Any]:
@@ -204,7 +209,11 @@ def write_heatmap(results: dict[str, Any], path: str | Path) -> Path:
         if not np.isnan(value):
             ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9)
     ax.set_xlabel("context length (tokens)")
-    ax.set_title(str(results.get("model", {}).get("name_or_path") or "BABILong"), fontsize=9)
+    name = Path(str(results.get("model", {}).get("name_or_path") or "model")).name
+    counts = [n for row in results.get("counts", {}).values() for n in row.values() if n]
+    ax.set_title(
+        f"BABILong: {name}" + (f" (n={min(counts)}-{max(counts)}/cell)" if counts else ""), fontsize=9
+    )
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     fig.tight_layout()
     path = Path(path)
