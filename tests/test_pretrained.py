@@ -73,3 +73,23 @@ def test_cached_folder_equals_gguf_and_generates(name):
     out = model.generate(**ids, max_new_tokens=8, do_sample=False)
     assert tok.decode(out[0, ids.input_ids.shape[1]:]).startswith(" 6, 7,")
     assert tok.chat_template
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(GGUF_MODELS))
+def test_augmented_real_model_is_identical_at_init(name):
+    if not _has_package(name):
+        pytest.skip(f"{name} needs: {GGUF_MODELS[name].install}")
+    import hercules
+
+    base, tok = load_pretrained(name)
+    ids = tok("Mary went to the kitchen. John went to the garden. Where is Mary?", return_tensors="pt")
+    with torch.no_grad():
+        expected = base(**ids).logits
+    generated = base.generate(**ids, max_new_tokens=5, do_sample=False)
+    for kind in ("mal", "mac", "mag"):
+        model, _ = load_pretrained(name)
+        hercules.augment(model, {"injection": kind, "layers": [2, -2]})
+        with torch.no_grad():
+            assert (model(**ids).logits - expected).abs().max() <= 1e-6, kind
+        assert torch.equal(model.generate(**ids, max_new_tokens=5, do_sample=False), generated), kind
