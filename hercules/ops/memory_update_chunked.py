@@ -24,9 +24,9 @@ from torch import Tensor
 from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn, _rows
 
 ReadAndGradients = Callable[
-    [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]
+    [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, tuple[Tensor, ...]]]
 ]
-"""``(weights, q, k, v, token_weights [m, N, n]) → (W(q), name → Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖² [m, N, ...])``."""
+"""``(weights, q, k, v, token_weights [m, N, n]) → (W(q), name → m sums Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖² [N, ...])``."""
 
 
 def _segment_products(x: Tensor) -> Tensor:
@@ -77,7 +77,8 @@ def generic_read_and_gradients(model_fn: ModelFn) -> ReadAndGradients:
     """A :data:`ReadAndGradients` for any ``model_fn``: a plain read plus :func:`weighted_gradients`."""
 
     def read_and_gradients(weights, q, k, v, token_weights):
-        return model_fn(weights, q), weighted_gradients(model_fn, weights, k, v, token_weights)
+        grads = weighted_gradients(model_fn, weights, k, v, token_weights)
+        return model_fn(weights, q), {n: g.unbind(0) for n, g in grads.items()}
 
     return read_and_gradients
 
@@ -114,17 +115,19 @@ def memory_update_chunked(
         coef = chunk_coefficients(
             *(x[:, : full * chunk_size].unflatten(1, (full, chunk_size)) for x in (lr, mom, forget))
         )
-        token_weights = torch.stack([coef["w_s"], coef["w_m"]]).unbind(2)  # chunks × [2, N, c]
+        # negated weights give −Σ w g directly, so that each update below is one or two fused multiply-adds
+        token_weights = torch.stack([-coef["w_s"], -coef["w_m"]]).unbind(2)  # chunks × [2, N, c]
         factors = zip(*(coef[n].unbind(1) for n in ("eta_all", "decay_all", "s0_in_m")), strict=True)
         for q_i, k_i, v_i, w_i, (eta_all, decay_all, s0_in_m) in zip(
             chunks(q), chunks(k), chunks(v), token_weights, factors, strict=True
         ):
             y, grads = read_and_gradients(W, q_i, k_i, v_i, w_i)
             reads.append(y)
-            # unbind, not indexing: its backward stacks instead of zero-filling a [2, N, ...] tensor per index
-            grads = {n: g.unbind(0) for n, g in grads.items()}
-            W = {n: _rows(decay_all, w) * w + _rows(s0_in_m, w) * S[n] - grads[n][1] for n, w in W.items()}
-            S = {n: _rows(eta_all, s) * s - grads[n][0] for n, s in S.items()}
+            W = {
+                n: torch.addcmul(torch.addcmul(grads[n][1], _rows(decay_all, w), w), _rows(s0_in_m, w), S[n])
+                for n, w in W.items()
+            }
+            S = {n: torch.addcmul(grads[n][0], _rows(eta_all, s), s) for n, s in S.items()}
         surprise = torch.stack([g[0].flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
     if full * chunk_size < length:  # the unfinished chunk is read, not written
         reads.append(model_fn(W, q[:, full * chunk_size :]))

@@ -48,22 +48,21 @@ class MemoryModel(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Reads ``W(q)`` and weighted gradient sums ``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` of one chunk.
 
-        ``token_weights`` is ``[m, N, n]``; gradients come back as ``name → [m, N, ...]``. This default works
-        for any :meth:`functional` through ``torch.func``; a subclass may override it with a closed form.
+        ``token_weights`` is ``[m, N, n]``; gradients come back as ``name → (m tensors [N, ...])``. This default
+        works for any :meth:`functional` through ``torch.func``; a subclass may override it with a closed form.
         """
-        return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
+        grads = weighted_gradients(self.functional, weights, k, v, token_weights)
+        return self.functional(weights, q), {n: g.unbind(0) for n, g in grads.items()}
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
 
 
-def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
+def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> tuple[Tensor, ...]:
     """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[m, N, n]``,
-    ``[N, n, o]`` → ``[m, N, i, o]``. One batched matmul for all weightings; no per-token ``[i, o]`` is formed."""
-    m = token_weights.shape[0]
-    weighted = torch.cat((x * token_weights.unsqueeze(-1)).unbind(0), dim=-1)  # [N, n, m·i]
-    return (weighted.transpose(-1, -2) @ delta).unflatten(1, (m, x.shape[-1])).movedim(1, 0)
+    ``[N, n, o]`` → ``m`` tensors ``[N, i, o]``. One batched matmul per weighting; no per-token ``[i, o]``."""
+    return tuple((x * w.unsqueeze(-1)).transpose(-1, -2) @ delta for w in token_weights.unbind(0))
 
 
 def _silu_grad(z: Tensor) -> Tensor:
