@@ -204,3 +204,28 @@ def test_babilong_hook_runs_every_n_steps_and_is_logged(tmp_path):
     assert [c[0] for c in calls] == [2, 4]
     logged = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["step"], r["babilong_mean"]) for r in logged if r["kind"] == "babilong"] == [(2, 0.2), (4, 0.4)]
+
+
+@pytest.mark.parametrize("answer_len", [1, 3])
+def test_sparse_logits_loss_equals_the_hf_loss_in_value_and_gradient(answer_len):
+    from hercules.training.batches import collate
+    from hercules.training.loss import causal_lm_loss
+
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for length in (9, 14, 11):  # ragged: right padding, answers at different positions
+        ids = torch.randint(1, 64, (length,), generator=gen)
+        labels = torch.full_like(ids, -100)
+        labels[-answer_len:] = ids[-answer_len:]
+        rows.append({"input_ids": ids, "labels": labels})
+    batch = collate(rows, pad_token_id=0)
+    model = tiny_llama()
+    dense = model(**batch).loss
+    dense.backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    sparse = causal_lm_loss(model, batch)
+    sparse.backward()
+    torch.testing.assert_close(sparse, dense, rtol=1e-6, atol=1e-6)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, grads[name], rtol=1e-5, atol=1e-7, msg=name)

@@ -93,6 +93,9 @@ class TrainingSettings(_Section):
     resume: str | None = Field(
         None, description="resume from a checkpoint folder, or 'latest' for the newest one of this run"
     )
+    sparse_logits: bool = Field(
+        True, description="compute logits only at labelled positions (same loss; faster fine-tuning on answers)"
+    )
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
 
     @model_validator(mode="after")

@@ -30,6 +30,7 @@ from accelerate.utils import set_seed
 from hercules.training.batches import MicroBatchStream, collate, count_target_tokens
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
+from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer, group_parameters
 from hercules.training.serialize import rng_state, set_rng_state
 from hercules.training.tracking import MetricsLog, plot_run, progress_bar
@@ -173,7 +174,7 @@ class Trainer:
             tokens += int(batch["attention_mask"].sum())
             sync = contextlib.nullcontext() if i == accum - 1 else self.acc.no_sync(self.model)
             with sync:
-                loss = self.model(**batch).loss
+                loss = causal_lm_loss(self.model, batch, self.settings.sparse_logits)
                 self.acc.backward(loss / accum)
             losses.append(loss.detach().float())
         max_norm = self.settings.max_grad_norm or float("inf")
@@ -203,7 +204,7 @@ class Trainer:
             batch = collate(shard[start : start + self.settings.batch_size], self.pad_token_id)
             batch = {k: v.to(self.acc.device) for k, v in batch.items()}
             with self.acc.autocast():
-                loss = model(**batch).loss.double()
+                loss = causal_lm_loss(model, batch, self.settings.sparse_logits).double()
             n = count_target_tokens(batch["labels"])
             total += torch.stack([loss * n, torch.tensor(float(n), device=total.device, dtype=torch.float64)])
         model.train(was_training)
