@@ -11,6 +11,7 @@ from hercules.backbones.tiny import tiny_model
 from hercules.backbones.tokenizer import byte_tokenizer
 from hercules.data.loaders import BabilongData, load_babilong
 from hercules.evaluation import EvalSettings, evaluate_babilong, generate_answers
+from hercules.evaluation.segmented import MEMORY_NOTE
 
 
 def _settings(**kw):
@@ -106,24 +107,33 @@ def test_input_over_budget_without_segments_is_a_clear_error(tmp_path):
 
 
 def test_long_inputs_go_through_segments(tmp_path, monkeypatch):
+    """Prompts over segment_length: context read in segments, then the prompt with a note instead of it."""
     tok = byte_tokenizer()
     calls = []
 
-    def generate_segmented(model, input_ids, segment_length, **kwargs):
-        calls.append((input_ids.shape, segment_length))
+    def generate_segmented(model, context_ids, prompt_ids, segment_length, **kwargs):
+        calls.append((tok.decode(context_ids[0]), tok.decode(prompt_ids[0]), segment_length))
         tail = torch.tensor([tok("office", add_special_tokens=False)["input_ids"]])
-        return torch.cat([input_ids, tail], dim=1)
+        return torch.cat([prompt_ids, tail], dim=1)
 
     fake = types.ModuleType("hercules.injection.segments")
     fake.generate_segmented = generate_segmented
     monkeypatch.setitem(sys.modules, "hercules.injection.segments", fake)
     model = StubLM(tok)
-    results = evaluate_babilong(model, tok, _settings(segment_length=512, max_input_tokens=600), tmp_path)
-    assert len(calls) == 16 and all(shape[0] == 1 and seg == 512 for shape, seg in calls)
-    assert model.generate_calls == 0
-    assert results["contains"]["qa1"]["0k"] == pytest.approx(
-        sum(r["target"] == "office" for r in _predictions(tmp_path) if r["task"] == "qa1") / 8
-    )
+    settings = _settings(lengths=["0k", "1k"], segment_length=1000, max_input_tokens=1100, samples_per_task=2)
+    results = evaluate_babilong(model, tok, settings, tmp_path)
+    preds = _predictions(tmp_path)
+    long = [r for r in preds if r["input_tokens"] > 1000]
+    assert (
+        len(calls) == len(long) == 4 and model.generate_calls == 4
+    )  # the 0k prompts fit: generated as usual
+    samples = load_babilong(BabilongData(), ["qa1", "qa4"], ["1k"], 2, tok)
+    contexts = {s.context for cell in samples.values() for s in cell}
+    for context, prompt, seg in calls:
+        assert context in contexts and seg == 1000
+        assert MEMORY_NOTE in prompt and context not in prompt
+    assert all(r["output"] == "office" for r in long)
+    assert results["counts"]["qa1"]["1k"] == 2
 
 
 def test_settings_validation_names_bad_values():
@@ -156,3 +166,24 @@ def test_augmented_model_answers_do_not_depend_on_batch_size():
     one_by_one = [generate_answers(model, tok, [x], settings)[0] for x in ids]
     assert generate_answers(model, tok, ids, settings) == one_by_one
     assert one_by_one != plain
+
+
+@pytest.mark.slow
+def test_segmented_reading_through_real_memory():
+    """Real hercules.injection.segments: at initialisation the memory adds nothing, so the answer after reading
+    the context in segments equals the answer to the prompt alone (the context is not in the prompt)."""
+    hercules = pytest.importorskip("hercules")
+    pytest.importorskip("hercules.injection.segments")
+    from hercules.data.babilong import BabilongSample
+    from hercules.data.prompts import encode_prompts
+    from hercules.evaluation.evaluator import _generation_kwargs
+    from hercules.evaluation.segmented import segmented_answer
+
+    torch.manual_seed(0)
+    tok = byte_tokenizer()
+    model = hercules.augment(tiny_model("llama"), {"injection": {"kind": "mac"}, "layers": "all"})
+    settings = _settings(segment_length=128, max_new_tokens=4, few_shot=False)
+    sample = BabilongSample("qa1", "1k", 0, "Mary went to the office. " * 12, "Where is Mary?", "office")
+    prompt = encode_prompts([("qa1", MEMORY_NOTE, "Where is Mary?")], tok, True, False)
+    alone = generate_answers(model, tok, prompt, settings)[0]
+    assert segmented_answer(model, tok, sample, settings, _generation_kwargs(tok, settings)) == alone

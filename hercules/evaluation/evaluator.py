@@ -16,7 +16,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
@@ -32,6 +31,7 @@ from hercules.data.babilong import BabilongSample
 from hercules.data.loaders import load_babilong
 from hercules.evaluation.metrics import babilong_score, contains, exact_match
 from hercules.evaluation.report import build_results, data_identity, finish_report, progress_bar
+from hercules.evaluation.segmented import segmented_answer
 from hercules.evaluation.settings import EvalSettings
 
 log = logging.getLogger(__name__)
@@ -66,17 +66,30 @@ def _input_budget(model: Any, settings: EvalSettings) -> int | None:
     )
 
 
-def _segmented(model: Any, ids: list[int], settings: EvalSettings, gen: dict[str, Any]) -> list[int]:
-    """Generate for one long input read in segments with memory carried (needs hercules.injection.segments)."""
-    try:
-        segments = importlib.import_module("hercules.injection.segments")
-    except ImportError as error:
-        raise RuntimeError(
-            "segment_length is set but hercules.injection.segments is not available; unset segment_length"
-        ) from error
-    input_ids = torch.tensor([ids], device=model.device)
-    out = segments.generate_segmented(model, input_ids, segment_length=settings.segment_length, **gen)
-    return out[0, input_ids.shape[1] :].tolist() if out.shape[1] > input_ids.shape[1] else out[0].tolist()
+def _generation_kwargs(tokenizer: Any, settings: EvalSettings) -> dict[str, Any]:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return dict(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
+
+
+def answer_samples(
+    model: Any, tokenizer: Any, samples: list[BabilongSample], ids: list[list[int]], settings: EvalSettings
+) -> list[str]:
+    """Answers for a batch: prompts longer than ``segment_length`` are read in segments, the rest batched."""
+    seg = settings.segment_length
+    long = {i for i, x in enumerate(ids) if seg is not None and len(x) > seg}
+    answers = [""] * len(ids)
+    short = [i for i in range(len(ids)) if i not in long]
+    if short:
+        for i, answer in zip(
+            short, generate_answers(model, tokenizer, [ids[i] for i in short], settings), strict=True
+        ):
+            answers[i] = answer
+    for i in sorted(long):
+        _reset_memory(model)
+        answers[i] = segmented_answer(
+            model, tokenizer, samples[i], settings, _generation_kwargs(tokenizer, settings)
+        )
+    return answers
 
 
 def has_memory(model: Any) -> bool:
@@ -111,14 +124,10 @@ def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings:
             ):
                 answers[i] = answer
         return answers
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    gen = dict(max_new_tokens=settings.max_new_tokens, do_sample=False, num_beams=1, pad_token_id=pad)
+    gen = _generation_kwargs(tokenizer, settings)
     budget = _input_budget(model, settings)
     longest = max(len(x) for x in ids)
     _reset_memory(model)
-    if settings.segment_length is not None and longest > settings.segment_length:
-        new = [_segmented(model, x, settings, gen) for x in ids]
-        return [tokenizer.decode(t, skip_special_tokens=True).strip() for t in new]
     if budget is not None and longest + settings.max_new_tokens > budget:
         raise ValueError(
             f"input of {longest} tokens + {settings.max_new_tokens} new tokens exceeds the model's budget of "
@@ -209,7 +218,7 @@ def evaluate_babilong(
                 chunk = todo[i : i + settings.batch_size]
                 ids = encode_prompts(chunk, tokenizer, settings)
                 for sample, output, x in zip(
-                    chunk, generate_answers(model, tokenizer, ids, settings), ids, strict=True
+                    chunk, answer_samples(model, tokenizer, chunk, ids, settings), ids, strict=True
                 ):
                     record = _score(sample, output, len(x))
                     done[sample.task, sample.length, sample.index] = record
