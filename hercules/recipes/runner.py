@@ -42,30 +42,23 @@ def load_backbone(settings: BackboneSettings, seed: int = 0) -> tuple[torch.nn.M
 
 
 def build_model(recipe: Recipe) -> tuple[torch.nn.Module, Any]:
-    """Backbone, then memory (``augment``), then PEFT, with the trainable parameters the recipe asks for."""
+    """Backbone, then memory (``augment``), then what trains (``peft``; memory only when it is left out)."""
     model, tokenizer = load_backbone(recipe.backbone, recipe.seed)
     if recipe.augment is not None:
         from hercules.injection.augment import augment
 
         torch.manual_seed(recipe.seed)
         model = augment(model, recipe.augment)
-    if recipe.peft is not None:
+    peft = recipe.peft
+    if peft is None and recipe.augment is not None and recipe.training is not None:
+        from hercules.injection.peft import PeftSettings
+
+        peft = PeftSettings(preset="memory")
+    if peft is not None:
         from hercules.injection.peft import apply_peft
 
-        model = apply_peft(model, recipe.peft)
-    elif recipe.training is not None and recipe.augment is not None:
-        _train_memory_only(model)
+        model = apply_peft(model, peft)
     return model, tokenizer
-
-
-def _train_memory_only(model: torch.nn.Module) -> None:
-    """Without a PEFT section an augmented model trains only the parameters that augmentation added.
-
-    (A backbone without memory and without PEFT is fully fine-tuned.)
-    """
-    from hercules.injection.peft import PeftSettings, apply_peft
-
-    apply_peft(model, PeftSettings(preset="memory"))
 
 
 def trainable_summary(model: torch.nn.Module) -> dict[str, int]:
@@ -90,7 +83,7 @@ def _train(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path
     result = trainer.train()
     model = trainer.unwrapped_model()
     if trainer.acc.is_main_process:
-        _save_model(model, tokenizer, run_dir / "model", augmented=recipe.augment is not None)
+        _save_model(recipe, model, tokenizer, run_dir / "model")
     return {"model": model, "steps": result.steps, "skipped_steps": result.skipped,
             "train_loss": result.train_loss, "best_val_loss": result.best_val_loss,
             "is_main": trainer.acc.is_main_process, "trainer": trainer}
@@ -104,12 +97,12 @@ def _pad_id(tokenizer: Any) -> int:
 def _diagnostics_fn(recipe: Recipe):
     if recipe.augment is None:
         return None
-    from hercules.injection.diagnostics import collect_diagnostics
+    from hercules.injection.diagnostics import log_diagnostics
     from hercules.training.trainer import default_diagnostics
 
     def fn(model: torch.nn.Module) -> dict[str, float]:
         out = default_diagnostics(model, recipe.training)
-        out.update({f"diag/{k}": float(v) for k, v in collect_diagnostics(model).items()})
+        out.update({f"diag/{k}": v for k, v in log_diagnostics(model).items()})
         return out
 
     return fn
@@ -127,15 +120,17 @@ def _periodic_babilong(recipe: Recipe, tokenizer: Any, run_dir: Path):
     return fn
 
 
-def _save_model(model: torch.nn.Module, tokenizer: Any, folder: Path, augmented: bool) -> None:
-    """The trained model (``save_augmented`` with memory, else ``save_pretrained``) and its tokenizer."""
-    if augmented:
-        from hercules.injection.io import save_augmented
-
-        save_augmented(model, folder)
-    else:
+def _save_model(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, folder: Path) -> None:
+    """The trained model and its tokenizer: ``save_augmented`` with memory (only the added and LoRA weights when
+    the backbone can be loaded again by name), else ``save_pretrained`` (a PEFT model saves its adapters)."""
+    if recipe.augment is None:
         model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        return
+    from hercules.injection.io import save_augmented
+
+    full = recipe.backbone.name.startswith("tiny:") or (recipe.peft is not None and recipe.peft.preset == "full")
+    save_augmented(model, folder, with_backbone=full, backbone=recipe.backbone.name, tokenizer=tokenizer)
 
 
 def _mean_accuracy(results: dict[str, Any]) -> float | None:

@@ -22,13 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from hercules.data.fineweb import TextData
 from hercules.data.loaders import BabilongData
 from hercules.evaluation.settings import EvalSettings
-
-try:  # the injection package lands separately; until then its sections validate as plain mappings
-    from hercules.injection.config import AugmentConfig
-    from hercules.injection.peft import PeftSettings
-except ImportError:  # pragma: no cover
-    AugmentConfig = dict[str, Any]  # type: ignore[misc]
-    PeftSettings = dict[str, Any]  # type: ignore[misc]
+from hercules.injection.config import AugmentConfig
+from hercules.injection.peft import PeftSettings
 from hercules.training.config import TrackingSettings, TrainingSettings
 
 
