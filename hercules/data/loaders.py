@@ -71,6 +71,9 @@ class BabilongData(BaseModel):
     local_path: Path | None = Field(
         None, description="JSON/JSONL file, or folder of <length>/<task>.jsonl files (source local)"
     )
+    background_hub: str = Field(
+        "deepmind/pg19", description="hub dataset with a 'text' field used as background when none is given"
+    )
     hub_name: str | None = Field(
         None, description=f"hub dataset id; default {HUB_TEST} (test), {HUB_TRAIN} (train)"
     )
@@ -93,12 +96,12 @@ def text_files(paths: list[Path]) -> list[Path]:
     return files
 
 
-def pg19_background(n_books: int = 8, split: str = "test") -> SentenceSource:
+def pg19_background(n_books: int = 8, split: str = "test", name: str = "deepmind/pg19") -> SentenceSource:
     """Sentences of the first ``n_books`` PG-19 books, streamed from the hub (fails fast offline)."""
-    stream = load_hub_dataset("deepmind/pg19", _OFFLINE_HINT, split=split, streaming=True)
+    stream = load_hub_dataset(name, _OFFLINE_HINT, split=split, streaming=True)
     texts = [row["text"] for _, row in zip(range(n_books), stream, strict=False)]
     sentences = [s for text in texts for s in split_sentences(text)]
-    return SentenceSource(sentences, name=f"pg19-{split}[:{n_books}]")
+    return SentenceSource(sentences, name=f"{name}:{split}[:{n_books}]")
 
 
 def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
@@ -139,7 +142,7 @@ def _generated(
         background = (
             SentenceSource.from_files(text_files(data.background))
             if data.background
-            else pg19_background(split="train" if split == "train" else "test")
+            else pg19_background(split="train" if split == "train" else "test", name=data.background_hub)
         )
         stories = {}
         for task in tasks:
