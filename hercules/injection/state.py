@@ -5,6 +5,10 @@ object, so the memory travels with the KV cache and is reordered with it in beam
 forward passes) every call starts from a fresh memory, unless the caller passes a :class:`MemoryStates` container
 as ``memory_states=``: its states are read as the starting point and replaced by the new ones after the call.
 
+The memory reads every position it is given, padding included: with left padding in batched generation the
+pad tokens are written into the memory before the prompt. For exact per-sample results, batch with right
+padding for teacher-forced passes or generate one sample (or equal-length prompts) at a time.
+
 Example:
     >>> states = MemoryStates()
     >>> # out = model(segment_1, memory_states=states); out = model(segment_2, memory_states=states)

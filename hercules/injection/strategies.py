@@ -43,6 +43,11 @@ class MALConfig(InjectionConfig):
 class MAL(MemoryLayer):
     """Memory as a layer (Titans MAL): attention reads ``x + g ⊙ M(x)`` instead of ``x``.
 
+    Borrowed from Titans: the memory is a layer in sequence before attention, reading and writing the same
+    stream. Different: the memory's output is mixed into the pretrained layer's normalised input through a gate
+    that starts closed (Titans stacks a memory layer and an attention layer trained together from scratch), so
+    the pretrained model is unchanged until training opens the gate.
+
     Example:
         >>> import hercules
         >>> from hercules.backbones.tiny import tiny_model
@@ -73,6 +78,14 @@ class MAC(MemoryLayer):
     mixed with ``m`` through the retrieval gate. Persistent tokens, when enabled, are written into each fresh
     memory state (Titans prepends them to the attention context instead, which would shift positions and the
     KV cache of a pretrained model).
+
+    Borrowed from Titans: retrieval from the memory (as it was before the current chunk) is given to attention
+    as context, and the memory's read is mixed into the attention output through a gate. Different: Titans
+    writes the attention *output* into the memory; here the memory writes the attention's *input* stream. Writing
+    the output would make each chunk's attention input depend on the previous chunk's attention output, forcing
+    the pretrained layer to run chunk by chunk; with one write stream a whole sequence runs in one call and still
+    equals token-by-token decoding. Retrieval joins the hidden states by concatenation and a projection (one
+    token per position) rather than as extra attention tokens, for the same KV-cache reason.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -105,7 +118,13 @@ class MAGConfig(InjectionConfig):
 
 @register_injection("mag", MAGConfig)
 class MAG(MemoryLayer):
-    """Memory as a gate (Titans MAG): attention output ``o`` becomes ``o + g(x) ⊙ M(x)``."""
+    """Memory as a gate (Titans MAG): attention output ``o`` becomes ``o + g(x) ⊙ M(x)``.
+
+    Borrowed from Titans: a memory branch in parallel with (the pretrained, possibly sliding-window) attention,
+    combined through a data-dependent gate. Different: Titans multiplies the two branches (``y ⊗ M(x)``); here the
+    gate adds the memory branch to the attention output, ``o + g ⊙ m`` with ``g = 0`` at init, so the pretrained
+    attention output is kept exactly until training opens the gate.
+    """
 
     def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         ctx["hidden"] = x

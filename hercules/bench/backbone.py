@@ -1,0 +1,165 @@
+"""Benchmark of augmented backbones: training-step and decode time of MAC / MAL / MAG against the plain backbone.
+
+For each backbone (a tiny in-process Llama and SmolLM2-135M by default) and each variant (the backbone, then
+MAC, MAL and MAG with memory in two decoder layers), in one run:
+
+- ``step``: forward + backward of a causal-LM loss on a ``[B, T]`` batch, all parameters trainable;
+- ``decode``: time per generated token with the KV cache (greedy ``generate`` of N tokens after a short
+  prompt, minus the time of generating one token, divided by N − 1).
+
+Variants are measured in interleaved rounds (backbone, MAC, MAL, MAG, backbone, ...) and the median is
+reported, so that load from other processes hits all of them alike; ratios are against the backbone of the same
+run. Targets: step ≤ 1.3× and decode ≤ 1.15× the backbone.
+
+Run: ``python -m hercules.bench.backbone`` (``--models tiny``, ``--rounds 5``, ``--threads 1``, ``--json out.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+VARIANTS = ("backbone", "mac", "mal", "mag")
+TARGETS = {"step": 1.3, "decode": 1.15}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One backbone and its workload."""
+
+    name: str
+    batch: int
+    seq_len: int
+    prompt_len: int
+    new_tokens: int
+
+
+SETTINGS = {
+    "tiny": Setting("tiny", batch=4, seq_len=256, prompt_len=32, new_tokens=32),
+    "smollm2-135m": Setting("smollm2-135m", batch=1, seq_len=512, prompt_len=32, new_tokens=32),
+}
+
+
+def load_backbone(name: str) -> nn.Module:
+    if name == "tiny":
+        from hercules.backbones.tiny import tiny_model
+
+        return tiny_model("llama", num_hidden_layers=4)
+    from hercules.backbones.pretrained import load_pretrained
+
+    return load_pretrained(name)[0]
+
+
+def build_variant(name: str, variant: str, memory: dict) -> nn.Module:
+    import hercules
+
+    model = load_backbone(name)
+    if variant != "backbone":
+        torch.manual_seed(0)
+        model = hercules.augment(model, {"injection": variant, "layers": [1, -2], "memory": memory})
+    return model
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def step_fn(model: nn.Module, ids: torch.Tensor) -> Callable[[], None]:
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        model(ids, labels=ids, use_cache=False).loss.backward()
+
+    return step
+
+
+def decode_fns(model: nn.Module, prompt: torch.Tensor, new_tokens: int) -> tuple[Callable, Callable]:
+    def generate(n: int) -> Callable[[], None]:
+        @torch.no_grad()
+        def run() -> None:
+            model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+
+        return run
+
+    return generate(1), generate(new_tokens)
+
+
+def measure(setting: Setting, rounds: int, memory: dict) -> dict[str, dict[str, float]]:
+    """Median step and per-token decode seconds of every variant, measured in interleaved rounds."""
+    models = {v: build_variant(setting.name, v, memory) for v in VARIANTS}
+    vocab = models["backbone"].config.vocab_size
+    gen = torch.Generator().manual_seed(0)
+    ids = torch.randint(3, min(vocab, 250), (setting.batch, setting.seq_len), generator=gen)
+    prompt = ids[:1, : setting.prompt_len]
+    steps = {v: step_fn(m.train(), ids) for v, m in models.items()}
+    decodes = {v: decode_fns(m, prompt, setting.new_tokens) for v, m in models.items()}
+    for v in VARIANTS:  # warm-up
+        steps[v]()
+        models[v].eval()
+        decodes[v][1]()
+    samples: dict[str, dict[str, list[float]]] = {v: {"step": [], "decode": []} for v in VARIANTS}
+    for _ in range(rounds):
+        for v in VARIANTS:
+            models[v].train()
+            samples[v]["step"].append(_timed(steps[v]))
+            models[v].eval()
+            one, many = decodes[v]
+            per_token = (_timed(many) - _timed(one)) / (setting.new_tokens - 1)
+            samples[v]["decode"].append(per_token)
+    return {v: {k: statistics.median(x) for k, x in s.items()} for v, s in samples.items()}
+
+
+def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, Setting]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Augmented vs plain backbone: memory in 2 layers, median of interleaved rounds")
+    for column in ("backbone", "step / decode", "variant", "step ms", "step ×", "decode ms/token", "decode ×"):
+        table.add_column(column, justify="right" if "ms" in column or "×" in column else "left")
+    for name, per_variant in results.items():
+        s = settings[name]
+        base = per_variant["backbone"]
+        for v, r in per_variant.items():
+            ratio = {k: r[k] / base[k] for k in ("step", "decode")}
+            mark = {k: "" if v == "backbone" else (" ✓" if ratio[k] <= TARGETS[k] else " ✗") for k in ratio}
+            table.add_row(
+                name, f"B{s.batch} T{s.seq_len} / {s.new_tokens} tok", v,
+                f"{r['step'] * 1e3:.1f}", f"{ratio['step']:.2f}{mark['step']}",
+                f"{r['decode'] * 1e3:.2f}", f"{ratio['decode']:.2f}{mark['decode']}",
+            )
+    Console(width=120).print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (median taken)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--chunk-size", type=int, default=16, help="memory chunk size")
+    parser.add_argument("--heads", type=int, default=4, help="memory heads (each of size hidden / heads)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    memory = {"chunk_size": args.chunk_size, "heads": args.heads}
+    results = {name: measure(SETTINGS[name], args.rounds, memory) for name in args.models}
+    render(results, SETTINGS)
+    if args.json:
+        payload = {"settings": {n: asdict(SETTINGS[n]) for n in args.models}, "memory": memory,
+                   "threads": torch.get_num_threads(), "results": results}
+        with open(args.json, "w") as f:
+            json.dump(payload, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
