@@ -191,3 +191,20 @@ def test_closed_gate_still_receives_gradient():
     x = ids()
     model(x, labels=x).loss.backward()
     assert model.model.layers[0].gate.scale.grad.abs().sum() > 0
+
+
+def test_mac_persistent_tokens_are_learned_and_stream_exactly():
+    base, model = tiny_model("llama"), augmented("llama", "mac", persistent_tokens=3)
+    x = ids()
+    with torch.no_grad():
+        assert (base(x).logits - model(x).logits).abs().max() <= 1e-6
+    open_gates(model)
+    with torch.no_grad():
+        full = model(x, use_cache=False).logits
+        cache, steps = DynamicCache(config=model.config), []
+        for t in range(x.shape[1]):
+            steps.append(model(x[:, t : t + 1], cache=cache, use_cache=True).logits)
+    assert (torch.cat(steps, 1) - full).abs().max() <= 1e-4
+    model.train()
+    model(x, labels=x, use_cache=False).loss.backward()
+    assert model.model.layers[0].persistent.grad.abs().sum() > 0
