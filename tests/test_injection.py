@@ -171,14 +171,16 @@ def test_adapters_table_generic_fallback_and_error():
 
 
 def test_gradients_reach_memory_and_checkpointing_matches():
-    x = ids()
+    x = ids(length=16)
     grads = []
     for checkpointing in (False, True):
         model = open_gates(augmented("llama", "mac"))
         model.train()
         if checkpointing:
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        model(x, labels=x, use_cache=False).loss.backward()
+            model.activation_checkpointing_enable()
+        states = MemoryStates()  # two segments with the memory carried, one backward through both
+        loss = sum(model(x[:, s : s + 8], labels=x[:, s : s + 8], memory_states=states).loss for s in (0, 8))
+        loss.backward()
         grads.append({n: p.grad.clone() for n, p in memory_parameters(model) if p.grad is not None})
     assert any(n.endswith("memory.to_qkv.weight") and g.abs().sum() > 0 for n, g in grads[0].items())
     assert grads[0].keys() == grads[1].keys()

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from transformers.modeling_layers import GradientCheckpointingLayer
+from torch.utils.checkpoint import checkpoint
 
 from hercules.backbones.adapters import Adapter
 from hercules.injection.registry import InjectionConfig
@@ -23,7 +23,7 @@ from hercules.memory import MemoryConfig, MemoryState, NeuralMemory, build_gate
 CARRY_KWARG = "memory_states"
 
 
-class MemoryLayer(GradientCheckpointingLayer):
+class MemoryLayer(nn.Module):
     """A decoder layer with a neural memory. Subclasses implement the hooks; see MAL, MAC, MAG.
 
     Args:
@@ -91,30 +91,43 @@ class MemoryLayer(GradientCheckpointingLayer):
         carried: MemoryStates | None = kwargs.pop(CARRY_KWARG, None)
         if not self.enabled:
             return self.base_layer(hidden_states, *args, **kwargs)
+        checkpointing = (
+            getattr(self.base_layer, "gradient_checkpointing", False) and self.training and torch.is_grad_enabled()
+        )
+        if checkpointing:  # as HF's checkpointed layers do: a replayed layer must not write the KV cache twice
+            kwargs.update({k: None for k in ("cache", "past_key_values") if k in kwargs})
+            kwargs.update({"use_cache": False} if "use_cache" in kwargs else {})
         on_cache = cache_states(kwargs.get("cache", kwargs.get("past_key_values")), create=True)
         state = None
         if on_cache is not None and self.layer_idx in on_cache:
             state = on_cache[self.layer_idx]
         elif carried is not None:
             state = carried.get(self.layer_idx)
-        ctx: dict[str, Any] = {"state": state}
-        # Under gradient checkpointing this wrapper is the checkpointed unit: the base layer must not replay
-        # itself later, when the hooks' context is gone.
-        checkpointing = getattr(self.base_layer, "gradient_checkpointing", False)
-        self._ctx = ctx
-        try:
-            self.base_layer.gradient_checkpointing = False
-            out = self.base_layer(hidden_states, *args, **kwargs)
-        finally:
-            self._ctx = None
-            self.base_layer.gradient_checkpointing = checkpointing
-        new_state = ctx.get("new_state")
+        if checkpointing:
+            # The state is an explicit argument of the replayed function, so the replay in the backward pass reads
+            # the same state even if a carried container has moved on to later segments since.
+            out, new_state = checkpoint(self._run, hidden_states, state, *args, use_reentrant=False, **kwargs)
+        else:
+            out, new_state = self._run(hidden_states, state, *args, **kwargs)
         if new_state is not None:
             self.last_stats = new_state.stats
             for target in (on_cache, carried):
                 if target is not None:
                     target[self.layer_idx] = new_state
         return out
+
+    def _run(self, hidden_states: Tensor, state: MemoryState | None, *args: Any, **kwargs: Any) -> tuple:
+        """Call the base layer with the hooks active; returns its output and the new memory state."""
+        ctx: dict[str, Any] = {"state": state}
+        flag = getattr(self.base_layer, "gradient_checkpointing", False)
+        self._ctx = ctx
+        try:
+            self.base_layer.gradient_checkpointing = False  # this wrapper is the checkpointed unit
+            out = self.base_layer(hidden_states, *args, **kwargs)
+        finally:
+            self._ctx = None
+            self.base_layer.gradient_checkpointing = flag
+        return out, ctx.get("new_state")
 
     def _pre_attention(self, module: nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
         kwargs.pop(CARRY_KWARG, None)
