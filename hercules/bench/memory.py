@@ -9,8 +9,9 @@ Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memor
 - ``titans-bs``: the same with ``batch_size=c``, which updates the weights every chunk (our semantics).
 
 Each measurement runs in its own process (so peak memory is that configuration's alone) and the table gives
-ratios against the fast path measured in the same run. Peak memory is what the timed steps add on top of the
-memory in use after a warm-up step: the CUDA allocator's peak on GPU, the resident-set high-water mark on CPU.
+ratios against the fast path measured in the same run. Peak memory is what the full-size steps add on top of the
+memory in use after a short warm-up step: the CUDA allocator's peak on GPU, the resident-set high-water mark
+(``VmHWM``) on CPU.
 
 Run: ``python -m hercules.bench.memory`` (``--quick`` for a smaller grid, ``--device cuda``, ``--compile``).
 """
@@ -35,16 +36,6 @@ BATCH = 2
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _reset_peak_rss() -> bool:
-    """Reset the kernel's resident-set high-water mark (Linux); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _peak_rss_bytes() -> int:
@@ -104,14 +95,19 @@ def measure(
         layer.zero_grad(set_to_none=True)
 
     cuda = device.startswith("cuda")
-    step()  # warm-up (and compilation, lazy library loading)
+    # A short step first loads lazily initialised libraries; the memory baseline is taken after it, and the
+    # peak (a high-water mark since process start) then belongs to the full-size steps.
+    forward(x[:, : 2 * chunk]).square().mean().backward()
+    layer.zero_grad(set_to_none=True)
     if cuda:
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     else:
         base = _rss_bytes()
-        _reset_peak_rss()
+    step()  # warm-up at full size (and compilation)
+    if cuda:
+        torch.cuda.synchronize()
     steps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while steps < max_steps and (steps == 0 or time.perf_counter() - start < min_seconds):
         step()
