@@ -79,3 +79,27 @@ def test_inner_loop_gradient_matches_finite_differences():
         assert abs(numeric - g[idx]) <= 1e-6 + 1e-5 * abs(numeric), name
     # the rate projections influence y only through writes to the memory: their gradient is the inner loop's
     assert all(g.abs().sum() > 0 for n, g in zip(params, grads, strict=True) if n.startswith("rule"))
+
+
+def test_causal_conv_fast_equals_naive_and_streams():
+    from hercules.ops import causal_conv1d, causal_conv1d_naive
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 11, 6, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    fast, cache_fast = causal_conv1d(x, weight)
+    naive, cache_naive = causal_conv1d_naive(x, weight)
+    torch.testing.assert_close(fast, naive)
+    torch.testing.assert_close(cache_fast, cache_naive)
+    grads_fast = torch.autograd.grad(fast.square().sum(), [x, weight])
+    grads_naive = torch.autograd.grad(naive.square().sum(), [x, weight])
+    for a, b in zip(grads_fast, grads_naive, strict=True):
+        torch.testing.assert_close(a, b)
+    first, cache = causal_conv1d(x[:, :5], weight)
+    second, _ = causal_conv1d(x[:, 5:], weight, cache)
+    torch.testing.assert_close(torch.cat([first, second], 1), fast)
+    # causal: output t depends on inputs t-3..t only
+    (grad_x,) = torch.autograd.grad(fast[:, 6].sum(), x)
+    assert torch.equal(grad_x[:, 7:], torch.zeros_like(grad_x[:, 7:])) and torch.equal(
+        grad_x[:, :3], torch.zeros_like(grad_x[:, :3])
+    )
