@@ -91,7 +91,7 @@ def test_causal_conv_fast_equals_naive_and_streams():
     naive, cache_naive = causal_conv1d_naive(x, weight)
     torch.testing.assert_close(fast, naive)
     torch.testing.assert_close(cache_fast, cache_naive)
-    grads_fast = torch.autograd.grad(fast.square().sum(), [x, weight])
+    grads_fast = torch.autograd.grad(fast.square().sum(), [x, weight], retain_graph=True)
     grads_naive = torch.autograd.grad(naive.square().sum(), [x, weight])
     for a, b in zip(grads_fast, grads_naive, strict=True):
         torch.testing.assert_close(a, b)
