@@ -1,7 +1,7 @@
 """The documentation's examples run, and no usage code in the docs escapes being run.
 
-Every ``docs/examples/*.py`` is executed, and every ``hercules ...`` command of a ``docs/examples/*.sh`` is invoked
-through the CLI, all in one worker process (started once, so torch and transformers are imported once, and kept
+Every ``docs/examples/*.py`` is executed, every ``hercules ...`` command of a ``docs/examples/*.sh`` is invoked
+through the CLI and every ``docs/examples/*.yaml`` recipe is validated, all in one worker process (started once, so torch and transformers are imported once, and kept
 apart from pytest's process, so plugins that the examples register never leak into other tests). The examples
 carry their own assertions: an example whose claim is false fails here.
 
@@ -50,6 +50,10 @@ def shell_examples() -> list[Path]:
     return sorted(EXAMPLES.glob("*.sh"))
 
 
+def recipe_examples() -> list[Path]:
+    return sorted(EXAMPLES.glob("*.yaml"))
+
+
 def shell_commands(path: Path) -> list[list[str]]:
     """The commands of a shell example, continuation lines joined and comments dropped."""
     text = path.read_text().replace("\\\n", " ")
@@ -83,12 +87,19 @@ def _run_shell(path: Path) -> None:
             raise RuntimeError(f"`{shlex.join(argv)}` exited with {result.exit_code}:\n{result.output}")
 
 
+def _validate_recipe(path: Path) -> None:
+    from hercules.recipes import load_recipe
+
+    load_recipe(path)
+
+
 def _worker(out: Path) -> None:
     os.chdir(ROOT)
     sys.path.insert(0, str(ROOT))
     results = {}
     jobs = [(p, _run_python) for p in python_examples()]
     jobs += [(p, _run_shell) for p in shell_examples() if p.name not in SKIP_SHELL]
+    jobs += [(p, _validate_recipe) for p in recipe_examples()]
     for path, run in jobs:
         start = time.perf_counter()
         try:
@@ -111,7 +122,7 @@ def example_results(tmp_path_factory) -> dict:
     return json.loads(out.read_text())
 
 
-@pytest.mark.parametrize("path", python_examples() + shell_examples(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", python_examples() + shell_examples() + recipe_examples(), ids=lambda p: p.name)
 def test_example_runs(path: Path, example_results: dict) -> None:
     if path.name in SKIP_SHELL:
         pytest.skip(SKIP_SHELL[path.name])
@@ -173,7 +184,8 @@ def test_usage_code_is_included_not_inline(page: Path) -> None:
 
 def test_every_example_is_shown_on_some_page() -> None:
     shown = included_files()
-    orphans = [p.name for p in python_examples() + shell_examples() if p.resolve() not in shown]
+    examples = python_examples() + shell_examples() + recipe_examples()
+    orphans = [p.name for p in examples if p.resolve() not in shown]
     assert not orphans, f"examples that no page includes: {orphans}"
 
 

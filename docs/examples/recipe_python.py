@@ -1,30 +1,27 @@
-"""A recipe from Python: validate a mapping (what a YAML file holds), override fields, run it."""
+"""A recipe from Python: load a YAML recipe with overrides, see a validation error, run every stage."""
 
+import json
 import tempfile
+from pathlib import Path
 
-from hercules.recipes import RecipeError, apply_overrides, run_recipe, validate_recipe
+from hercules.recipes import RecipeError, load_recipe, run_recipe
 
 with tempfile.TemporaryDirectory() as out:
-    raw = {
-        "name": "tiny-eval",
-        "output_dir": out,
-        "backbone": {"name": "tiny:llama"},  # a tiny random Llama, built in-process
-        "evaluation": {"tasks": ["qa1"], "lengths": ["0k"], "samples_per_task": 2, "max_new_tokens": 4,
-                       "progress": False},
-    }
-    # `--set` on the command line does the same: values are parsed as YAML.
-    recipe = validate_recipe(apply_overrides(raw, ["seed=1", "evaluation.samples_per_task=3"]))
-    assert recipe.evaluation.samples_per_task == 3
+    # `--set` on the command line does the same; values are parsed as YAML.
+    recipe = load_recipe("docs/examples/tiny_recipe.yaml", overrides=[f"output_dir={out}", "training.lr=2e-3"])
+    assert recipe.training.lr == 2e-3 and recipe.augment.injection.kind == "mac"
 
     # A misspelt field is an error that names it, suggests the right one and lists what is allowed.
     try:
-        validate_recipe(apply_overrides(raw, ["evaluation.sample_per_task=3"]))
+        load_recipe("docs/examples/tiny_recipe.yaml", overrides=["training.learning_rate=2e-3"])
     except RecipeError as err:
-        assert "samples_per_task" in str(err)
+        assert "learning_rate" in str(err)
         print(err)
     else:
         raise AssertionError("the misspelt field should have been rejected")
 
-    summary = run_recipe(recipe)  # no training section: evaluate only; writes summary.json in out/tiny-eval
-    print(summary["evaluation"])
-    assert set(summary["evaluation"]) == {"backbone"}
+    summary = run_recipe(recipe)  # build, augment, PEFT, train, evaluate with the backbone beside it
+    run_dir = Path(out) / "tiny-recipe"
+    print(json.dumps(summary["evaluation"]))
+    assert summary["training"]["steps"] == 2 and set(summary["evaluation"]) == {"backbone", "hercules"}
+    assert {"recipe.yaml", "metrics.jsonl", "summary.json", "eval", "model"} <= {p.name for p in run_dir.iterdir()}
