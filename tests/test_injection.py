@@ -210,3 +210,14 @@ def test_mac_persistent_tokens_are_learned_and_stream_exactly():
     model.train()
     model(x, labels=x, use_cache=False).loss.backward()
     assert model.model.layers[0].persistent.grad.abs().sum() > 0
+
+
+def test_multimodal_gemma3_text_decoder_is_augmented():
+    from hercules.backbones.tiny import tiny_gemma3_multimodal
+
+    base, model = tiny_gemma3_multimodal(), tiny_gemma3_multimodal()
+    hercules.augment(model, {"injection": "mac", "layers": [-1]})
+    assert type(model.model.language_model.layers[-1]).__name__ == "MAC"
+    x = ids(length=9)
+    with torch.no_grad():
+        assert (base(x).logits - model(x).logits).abs().max() <= 1e-6

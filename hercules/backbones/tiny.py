@@ -75,3 +75,21 @@ def tiny_model(family: str, seed: int = 0, **overrides: Any) -> torch.nn.Module:
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     return model.eval()
+
+
+def tiny_gemma3_multimodal(seed: int = 0) -> torch.nn.Module:
+    """A tiny Gemma-3 image-text model (``model_type`` ``gemma3``): the text decoder of :func:`tiny_model`
+    ("gemma3") under ``model.language_model`` plus a one-layer vision tower; for the ``gemma3`` adapter."""
+    from transformers import Gemma3Config, Gemma3ForConditionalGeneration
+
+    vision = dict(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, image_size=32, patch_size=8
+    )
+    config = Gemma3Config(
+        text_config=tiny_config("gemma3").to_dict(), vision_config=vision, mm_tokens_per_image=4,
+        boi_token_index=VOCAB_SIZE - 3, eoi_token_index=VOCAB_SIZE - 2, image_token_index=VOCAB_SIZE - 1,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Gemma3ForConditionalGeneration(config)
+    return model.eval()
