@@ -103,3 +103,16 @@ def test_causal_conv_fast_equals_naive_and_streams():
     assert torch.equal(grad_x[:, 7:], torch.zeros_like(grad_x[:, 7:])) and torch.equal(
         grad_x[:, :3], torch.zeros_like(grad_x[:, :3])
     )
+
+
+@pytest.mark.slow
+def test_compiled_chunk_step_equals_eager():
+    eager, _ = memory_pair(dim=8, chunk_size=4, conv_kernel=0)
+    torch.manual_seed(0)
+    compiled = type(eager)(8, eager.config.model_copy(update={"compile": True}))
+    compiled.load_state_dict(eager.state_dict())
+    x = torch.randn(2, 10, 8)
+    y_e, _, g_e = _run(eager, x)
+    y_c, _, g_c = _run(compiled, x)
+    assert rel_err(y_c, y_e) <= 1e-5
+    assert all(rel_err(g_c[n], g) <= 1e-5 for n, g in g_e.items() if g is not None)
