@@ -26,6 +26,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 EXAMPLES = DOCS / "examples"
+# A plugin package of our own, used by the extending examples; the worker imports it as if pip-installed.
+PLUGIN_PACKAGE = EXAMPLES / "my_plugins"
 
 # Shell examples that are shown but not run here, with the reason.
 SKIP_SHELL = {
@@ -35,9 +37,10 @@ SKIP_SHELL = {
     "recipe_commands.sh": "runs the quickstart; validating recipes is tested by the recipe tests",
     "bench_commands.sh": "installs a package and runs benchmarks for minutes",
     "bench_babilong.sh": "a measurement of about an hour on CPU",
+    "install_plugins.sh": "installs a package; the tests put it on sys.path instead",
 }
 # Languages of code that shows usage: such blocks must be included from a file, never written inline.
-USAGE_LANGUAGES = {"python", "py", "pycon", "bash", "sh", "shell", "console", "yaml", "yml"}
+USAGE_LANGUAGES = {"python", "py", "pycon", "bash", "sh", "shell", "console", "yaml", "yml", "toml"}
 SNIPPET = re.compile(r'^\s*--8<--\s+"([^"]+)"\s*$')
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 
@@ -95,7 +98,7 @@ def _validate_recipe(path: Path) -> None:
 
 def _worker(out: Path) -> None:
     os.chdir(ROOT)
-    sys.path.insert(0, str(ROOT))
+    sys.path[:0] = [str(ROOT), str(PLUGIN_PACKAGE)]
     results = {}
     jobs = [(p, _run_python) for p in python_examples()]
     jobs += [(p, _run_shell) for p in shell_examples() if p.name not in SKIP_SHELL]
@@ -184,8 +187,8 @@ def test_usage_code_is_included_not_inline(page: Path) -> None:
 
 def test_every_example_is_shown_on_some_page() -> None:
     shown = included_files()
-    examples = python_examples() + shell_examples() + recipe_examples()
-    orphans = [p.name for p in examples if p.resolve() not in shown]
+    files = [p for p in EXAMPLES.rglob("*") if p.suffix in {".py", ".sh", ".yaml", ".toml"}]
+    orphans = [str(p.relative_to(EXAMPLES)) for p in files if p.resolve() not in shown and "__pycache__" not in p.parts]
     assert not orphans, f"examples that no page includes: {orphans}"
 
 

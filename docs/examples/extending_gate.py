@@ -1,34 +1,9 @@
-"""Register a retrieval gate of your own. It must start closed: at initialisation, output == base."""
+"""Use a retrieval gate from a package of your own (docs/examples/my_plugins); it starts closed."""
 
-from typing import Literal
-
+import my_plugins  # noqa: F401 - importing the package registers its plugins
 import torch
-from torch import Tensor, nn
 
-from hercules.memory import Gate, build_gate, register_gate
-from hercules.registry import PluginConfig
-
-
-class TanhGateConfig(PluginConfig):
-    """One learned scalar per channel, squashed by tanh into (-1, 1)."""
-
-    kind: Literal["tanh"] = "tanh"
-
-
-@register_gate("tanh", TanhGateConfig)
-class TanhGate(Gate):
-    """``base + tanh(λ) ⊙ memory_out`` with λ ∈ R^D starting at zero."""
-
-    def __init__(self, config: TanhGateConfig, dim: int) -> None:
-        super().__init__(config, dim)
-        self.scale = nn.Parameter(torch.zeros(dim))
-
-    def value(self, hidden: Tensor) -> Tensor:
-        return torch.tanh(self.scale).expand_as(hidden)
-
-    def forward(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:
-        return base + self.value(hidden) * memory_out
-
+from hercules.memory import build_gate
 
 gate = build_gate({"kind": "tanh"}, dim=8)
 base, memory_out = torch.randn(2, 1, 3, 8).unbind(0)

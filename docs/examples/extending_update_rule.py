@@ -1,34 +1,10 @@
-"""Register an update rule of your own: here, the Titans update with fixed rather than learned rates."""
+"""Use an update rule from a package of your own (docs/examples/my_plugins)."""
 
-from typing import Literal
-
+import my_plugins  # noqa: F401 - importing the package registers its plugins
 import torch
-from pydantic import Field
-from torch import Tensor
 
-from hercules.memory import MemoryConfig, NeuralMemory, Rates, UpdateRule, register_update_rule
-from hercules.registry import PluginConfig
-
-
-class FixedRatesConfig(PluginConfig):
-    """Constant θ, η, α for every token and head."""
-
-    kind: Literal["fixed"] = "fixed"
-    lr: float = Field(1e-2, gt=0, description="θ, the inner learning rate.")
-    momentum: float = Field(0.9, ge=0, lt=1, description="η.")
-    forget: float = Field(0.0, ge=0, le=1, description="α.")
-
-
-@register_update_rule("fixed", FixedRatesConfig)
-class FixedRates(UpdateRule):
-    """``rates`` gives θ, η, α ``[B, T, H]``; the inherited ``update`` applies the chunked Titans update."""
-
-    def rates(self, x: Tensor) -> Rates:
-        shape = (*x.shape[:2], self.heads)
-        c = self.config
-        return Rates(x.new_full(shape, c.lr), x.new_full(shape, c.momentum), x.new_full(shape, c.forget))
-
+from hercules.memory import MemoryConfig, NeuralMemory
 
 memory = NeuralMemory(dim=16, config=MemoryConfig(rule={"kind": "fixed", "lr": 0.05}, chunk_size=4))
 _, state = memory(torch.randn(1, 8, 16))
-assert abs(float(state.stats["theta"]) - 0.05) < 1e-6
+assert abs(float(state.stats["theta"]) - 0.05) < 1e-6  # the rule's constant θ

@@ -1,0 +1,1 @@
+pip install -e docs/examples/my_plugins   # any package of yours: Hercules needs no change
