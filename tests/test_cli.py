@@ -99,3 +99,12 @@ def test_components_list_shows_registries_and_config_fields():
 def test_bench_unknown_name_is_bad_input():
     result = runner.invoke(app, ["bench", "nosuchbench"])
     assert result.exit_code == 2 and "unknown benchmark" in result.output
+
+
+def test_bench_runs_the_module_with_its_arguments():
+    listed = runner.invoke(app, ["bench", "nosuchbench"])
+    assert "backbone" in listed.output and "memory" in listed.output  # the available benchmarks are named
+    bad = runner.invoke(app, ["bench", "memory", "--impls", "nosuchimpl"])
+    assert bad.exit_code == 2 and "invalid choice" in bad.output  # argparse of hercules.bench.memory saw it
+    helped = runner.invoke(app, ["bench", "backbone", "--", "--help"])
+    assert helped.exit_code == 0 and "--rounds" in helped.output
