@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from transformers import DynamicCache
@@ -108,10 +110,13 @@ def test_beam_reorder_follows_the_cache():
     with torch.no_grad():
         model(ids(batch=2), cache=cache, use_cache=True)
     before = {i: s.weights for i, s in cache_states(cache).items()}
+    copied = copy.deepcopy(cache)
     cache.reorder_cache(torch.tensor([1, 1]))
+    copied.reorder_cache(torch.tensor([1, 0]))
     for i, state in cache_states(cache).items():
         for name, w in state.weights.items():
             assert torch.equal(w[0], before[i][name][1]) and torch.equal(w[1], before[i][name][1])
+            assert torch.equal(cache_states(copied)[i].weights[name][0], before[i][name][1])
     out = model.generate(ids(batch=1)[:, :4], max_new_tokens=4, num_beams=2, do_sample=False)
     assert out.shape == (1, 8)
 

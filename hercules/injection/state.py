@@ -54,7 +54,7 @@ def cache_states(cache: Any, create: bool = False) -> MemoryStates | None:
     if states is None and create:
         states = MemoryStates()
         setattr(cache, CACHE_ATTR, states)
-        _follow_reorder(cache, states)
+        _follow_reorder(cache)
     return states
 
 
@@ -66,16 +66,27 @@ def attach_states(cache: Any, states: MemoryStates) -> Any:
     return cache
 
 
-def _follow_reorder(cache: Any, states: MemoryStates) -> None:
-    """Make ``cache.reorder_cache(beam_idx)`` (beam search) reorder the memory states too."""
-    original = getattr(cache, "reorder_cache", None)
-    if original is None:
+_REORDERING: dict[type, type] = {}
+
+
+def _follow_reorder(cache: Any) -> None:
+    """Make ``cache.reorder_cache(beam_idx)`` (beam search) reorder the memory states too.
+
+    The cache's class is swapped for a subclass (made once per cache class) whose ``reorder_cache`` also reorders
+    the states stored on the instance, so copies of the cache (``copy.deepcopy``) keep doing the right thing.
+    """
+    cls = type(cache)
+    if cls in _REORDERING.values() or not hasattr(cls, "reorder_cache"):
         return
+    if cls not in _REORDERING:
 
-    def reorder_cache(beam_idx: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-        result = original(beam_idx, *args, **kwargs)
-        for i, s in list(states.items()):
-            states[i] = s.index_select(beam_idx)
-        return result
+        def reorder_cache(self: Any, beam_idx: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
+            result = super(subclass, self).reorder_cache(beam_idx, *args, **kwargs)
+            states = getattr(self, CACHE_ATTR, None) or {}
+            for i, state in list(states.items()):
+                states[i] = state.index_select(beam_idx)
+            return result
 
-    cache.reorder_cache = reorder_cache
+        subclass = type(cls.__name__, (cls,), {"reorder_cache": reorder_cache, "__module__": cls.__module__})
+        _REORDERING[cls] = subclass
+    cache.__class__ = _REORDERING[cls]
