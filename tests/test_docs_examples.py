@@ -38,6 +38,7 @@ SKIP_SHELL = {
     "bench_commands.sh": "installs a package and runs benchmarks for minutes",
     "bench_babilong.sh": "a measurement of about an hour on CPU",
     "install_plugins.sh": "installs a package; the tests put it on sys.path instead",
+    "thesis_commands.sh": "GPU-days of training on models from the hub; tests/test_recipes.py validates each recipe",
 }
 # Languages of code that shows usage: such blocks must be included from a file, never written inline.
 USAGE_LANGUAGES = {"python", "py", "pycon", "bash", "sh", "shell", "console", "yaml", "yml", "toml"}
