@@ -91,3 +91,19 @@ def test_lm_blocks_hold_out_validation_first(tmp_path, byte_tok):
     too_much = settings.model_copy(update={"num_blocks": 10_000, "val_blocks": 10_000})
     with pytest.raises(ValueError, match="val_blocks"):
         build_items(too_much, byte_tok)
+
+
+def test_sentence_answers_follow_the_location_prompt(byte_tok):
+    from hercules.data.babilong import BabilongSample
+    from hercules.recipes.data import answer_sentence
+
+    assert answer_sentence("Where is Mary?", "garden") == "Mary is in the garden."
+    assert answer_sentence("Where is the apple?", "kitchen") == "The apple is in the kitchen."
+    assert answer_sentence("What is the hallway north of?", "office") is None
+    sample = BabilongSample("qa1", "0k", 0, "Mary went to the garden.", "Where is Mary?", "garden")
+    item = babilong_item(sample, byte_tok, BabilongTrainData(answer="sentence"))
+    assert byte_tok.decode([t for t in item["labels"] if t != -100][:-1]) == "Mary is in the garden."
+    other = BabilongSample("qa4", "0k", 0, "The office is north of the hallway.", "What is north of the hallway?",
+                           "office")
+    item = babilong_item(other, byte_tok, BabilongTrainData(answer="sentence"))
+    assert byte_tok.decode([t for t in item["labels"] if t != -100][:-1]) == "office"

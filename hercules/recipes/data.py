@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
+from dataclasses import replace
 from typing import Any
 
 from hercules.data.fineweb import load_text_blocks
@@ -28,8 +30,24 @@ logger = logging.getLogger(__name__)
 Items = list[dict[str, list[int]]]
 
 
+_WHERE = re.compile(r"^\s*where is (the )?(.+?)\s*\?\s*$", re.IGNORECASE)
+
+
+def answer_sentence(question: str, target: str) -> str | None:
+    """``'Mary is in the garden.'`` for ``'Where is Mary?'`` (``'The apple is ...'`` for ``'Where is the apple?'``);
+    None for questions of another form."""
+    match = _WHERE.match(question)
+    if match is None:
+        return None
+    subject = f"The {match.group(2)}" if match.group(1) else match.group(2)
+    return f"{subject} is in the {target}."
+
+
 def babilong_item(sample: Any, tokenizer: Any, settings: BabilongTrainData) -> dict[str, list[int]]:
     """Prompt + answer + EOS; labels are -100 on the prompt unless ``loss_on == "all"``."""
+    if settings.answer == "sentence":
+        sentence = answer_sentence(sample.question, sample.target)
+        sample = replace(sample, target=sentence) if sentence else sample
     item = sft_example(sample, tokenizer, use_chat_template=settings.use_chat_template, few_shot=settings.few_shot)
     if settings.loss_on == "all":
         item["labels"] = list(item["input_ids"])

@@ -52,6 +52,11 @@ class BabilongTrainData(_Section):
     lengths: list[str] = Field(["0k"], description="context lengths of the training samples")
     samples: int = Field(200, ge=1, description="training samples per task and length")
     val_samples: int = Field(20, ge=0, description="held-out samples per task and length for the validation loss")
+    answer: Literal["target", "sentence"] = Field(
+        "target",
+        description="what the model learns to reply: the bare target ('garden'), or the sentence the location "
+        "prompts ask for ('Mary is in the garden.') where the question reads 'Where is X?', the target otherwise",
+    )
     loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
     few_shot: bool = Field(True, description="include the prompt's worked examples (as the evaluation does)")
     use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
