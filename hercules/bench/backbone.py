@@ -71,11 +71,19 @@ def build_variant(name: str, variant: str, memory: dict) -> nn.Module:
 
 CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
 _clock = time.perf_counter
+_device = torch.device("cpu")
+
+
+def _sync() -> None:
+    if _device.type == "cuda":
+        torch.cuda.synchronize(_device)
 
 
 def _timed(fn: Callable[[], object]) -> float:
+    _sync()
     start = _clock()
     fn()
+    _sync()
     return _clock() - start
 
 
@@ -100,10 +108,10 @@ def decode_fns(model: nn.Module, prompt: torch.Tensor, new_tokens: int) -> tuple
 
 def measure(setting: Setting, rounds: int, memory: dict) -> dict[str, dict[str, float]]:
     """Median step and per-token decode seconds of every variant, measured in interleaved rounds."""
-    models = {v: build_variant(setting.name, v, memory) for v in VARIANTS}
+    models = {v: build_variant(setting.name, v, memory).to(_device) for v in VARIANTS}
     vocab = models["backbone"].config.vocab_size
     gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(3, min(vocab, 250), (setting.batch, setting.seq_len), generator=gen)
+    ids = torch.randint(3, min(vocab, 250), (setting.batch, setting.seq_len), generator=gen).to(_device)
     prompt = ids[:1, : setting.prompt_len]
     steps = {v: step_fn(m.train(), ids) for v, m in models.items()}
     decodes = {v: decode_fns(m, prompt, setting.new_tokens) for v, m in models.items()}
@@ -128,7 +136,7 @@ def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, 
     from rich.table import Table
 
     table = Table(title="Augmented vs plain backbone: memory in 2 layers, median of interleaved rounds")
-    table.caption = f"clock: {_clock.__name__}, torch threads: {torch.get_num_threads()}"
+    table.caption = f"device: {_device}, clock: {_clock.__name__}, torch threads: {torch.get_num_threads()}"
     for column in ("backbone", "step / decode", "variant", "step ms", "step ×", "decode ms/token", "decode ×"):
         table.add_column(column, justify="right" if "ms" in column or "×" in column else "left")
     for name, per_variant in results.items():
@@ -153,6 +161,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chunk-size", type=int, default=16, help="memory chunk size")
     parser.add_argument("--heads", type=int, default=4, help="memory heads (each of size hidden / heads)")
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise the device)")
     parser.add_argument(
         "--clock", choices=list(CLOCKS), default="wall",
         help="wall time, or this process's CPU time (steadier on a shared CPU; use with --threads 1)",
@@ -161,14 +170,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    global _clock
-    _clock = CLOCKS[args.clock]
+    global _clock, _device
+    _clock, _device = CLOCKS[args.clock], torch.device(args.device)
+    if _device.type == "cuda" and args.clock == "process":
+        parser.error("--clock process measures host CPU time; use --clock wall with --device cuda")
     memory = {"chunk_size": args.chunk_size, "heads": args.heads}
     results = {name: measure(SETTINGS[name], args.rounds, memory) for name in args.models}
     render(results, SETTINGS)
     if args.json:
         payload = {"settings": {n: asdict(SETTINGS[n]) for n in args.models}, "memory": memory,
-                   "threads": torch.get_num_threads(), "clock": args.clock, "results": results}
+                   "threads": torch.get_num_threads(), "clock": args.clock, "device": str(_device),
+                   "results": results}
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=2)
 
