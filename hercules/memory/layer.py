@@ -123,9 +123,10 @@ class NeuralMemory(nn.Module):
             Rates(*(tokens[r] for r in RATE_NAMES)),
             self.config.chunk_size,
             naive=self.naive,
+            read_from=state.pending_tokens,
         )
-        pending_before, total = state.pending_tokens, seq["q"].shape[1]
-        y = rearrange(result.y[:, pending_before:], "(b h) t d -> b t (h d)", b=batch)
+        y = rearrange(result.y, "(b h) t d -> b t (h d)", b=batch)
+        total = seq["q"].shape[1]
         keep = total % self.config.chunk_size
         new_state = MemoryState(
             weights={n: rearrange(w, "(b h) ... -> b h ...", b=batch) for n, w in result.weights.items()},
@@ -133,16 +134,22 @@ class NeuralMemory(nn.Module):
             pending={n: t[:, total - keep :] for n, t in seq.items()},
             conv=conv_cache,
         )
-        new_state.stats = self._stats(new, new_state, result.surprise)
+        new_state.stats = self._stats(
+            new, new_state, result.surprise, state, wrote=total >= self.config.chunk_size
+        )
         return self.out_proj(y.to(x.dtype)), new_state
 
     @torch.no_grad()
-    def _stats(self, new: dict[str, Tensor], state: MemoryState, surprise: Tensor) -> dict[str, Tensor]:
-        """Diagnostics as detached tensors (no host synchronisation)."""
-        return {
-            "theta": new["lr"].mean(),
-            "eta": new["mom"].mean(),
-            "alpha": new["forget"].mean(),
+    def _stats(
+        self, new: dict[str, Tensor], state: MemoryState, surprise: Tensor, before: MemoryState, wrote: bool
+    ) -> dict[str, Tensor]:
+        """Diagnostics as detached tensors (no host synchronisation). A call that completed no chunk left the
+        weights as they were, so their norms and the last surprise are carried over rather than recomputed
+        (this keeps token-by-token decoding cheap)."""
+        stats = {"theta": new["lr"].mean(), "eta": new["mom"].mean(), "alpha": new["forget"].mean()}
+        if not wrote and "weight_norm" in before.stats:
+            return stats | {n: before.stats[n] for n in ("surprise_norm", "weight_norm", "momentum_norm")}
+        return stats | {
             "surprise_norm": surprise.mean(),
             "weight_norm": _norm(state.weights),
             "momentum_norm": _norm(state.momentum),

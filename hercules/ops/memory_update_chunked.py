@@ -94,6 +94,7 @@ def memory_update_chunked(
     mom: Tensor,
     forget: Tensor,
     chunk_size: int,
+    read_from: int = 0,
     read_and_gradients: ReadAndGradients | None = None,
 ) -> MemoryUpdate:
     """Chunked memory update; same arguments and result as :func:`memory_update_naive`.
@@ -118,11 +119,11 @@ def memory_update_chunked(
         # negated weights give −Σ w g directly, so that each update below is one or two fused multiply-adds
         token_weights = torch.stack([-coef["w_s"], -coef["w_m"]]).unbind(2)  # chunks × [2, N, c]
         factors = zip(*(coef[n].unbind(1) for n in ("eta_all", "decay_all", "s0_in_m")), strict=True)
-        for q_i, k_i, v_i, w_i, (eta_all, decay_all, s0_in_m) in zip(
-            chunks(q), chunks(k), chunks(v), token_weights, factors, strict=True
+        for i, (q_i, k_i, v_i, w_i, (eta_all, decay_all, s0_in_m)) in enumerate(
+            zip(chunks(q), chunks(k), chunks(v), token_weights, factors, strict=True)
         ):
             y, grads = read_and_gradients(W, q_i, k_i, v_i, w_i)
-            reads.append(y)
+            reads.append(y[:, max(0, read_from - i * chunk_size) :])
             W = {
                 n: torch.addcmul(torch.addcmul(grads[n][1], _rows(decay_all, w), w), _rows(s0_in_m, w), S[n])
                 for n, w in W.items()
@@ -130,6 +131,6 @@ def memory_update_chunked(
             S = {n: torch.addcmul(grads[n][0], _rows(eta_all, s), s) for n, s in S.items()}
         surprise = torch.stack([g[0].flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
     if full * chunk_size < length:  # the unfinished chunk is read, not written
-        reads.append(model_fn(W, q[:, full * chunk_size :]))
+        reads.append(model_fn(W, q[:, max(full * chunk_size, read_from) :]))
     y = torch.cat(reads, dim=1) if reads else q.new_zeros(rows, 0, v.shape[-1])
     return MemoryUpdate(y, W, S, surprise)

@@ -82,6 +82,7 @@ def memory_update_naive(
     mom: Tensor,
     forget: Tensor,
     chunk_size: int,
+    read_from: int = 0,
 ) -> MemoryUpdate:
     """Reference memory update over ``L`` tokens that start at a chunk boundary.
 
@@ -90,6 +91,8 @@ def memory_update_naive(
         q, k, v: ``[N, L, d]``.
         lr, mom, forget: θ, η, α per token, ``[N, L]`` (η = 0 switches momentum off, α = 0 forgetting).
         chunk_size: c ≥ 1.
+        read_from: read only tokens ``t ≥ read_from`` (earlier ones were read by an earlier call); ``y`` then
+            holds ``L − read_from`` tokens.
     """
     length = q.shape[1]
     W, S = dict(weights), dict(momentum)
@@ -98,7 +101,7 @@ def memory_update_naive(
     for start in range(0, length, chunk_size):
         end = min(start + chunk_size, length)
         W0 = W
-        reads.extend(model_fn(W0, q[:, t : t + 1]) for t in range(start, end))
+        reads.extend(model_fn(W0, q[:, t : t + 1]) for t in range(max(start, read_from), end))
         if end - start < chunk_size:
             break
         S_start, eta_prod = S, torch.ones_like(surprise)

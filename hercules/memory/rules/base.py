@@ -69,9 +69,11 @@ class UpdateRule(nn.Module):
         rates: Rates,
         chunk_size: int,
         naive: bool = False,
+        read_from: int = 0,
     ) -> MemoryUpdate:
-        """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``)."""
+        """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``); tokens before
+        ``read_from`` (pending from an earlier call, and read by it) are written but not read again."""
         args = (model.functional, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
         if naive:
-            return memory_update_naive(*args)
-        return memory_update_chunked(*args, read_and_gradients=model.read_and_gradients)
+            return memory_update_naive(*args, read_from=read_from)
+        return memory_update_chunked(*args, read_from=read_from, read_and_gradients=model.read_and_gradients)
