@@ -129,3 +129,25 @@ def test_lora_baseline_builds_without_memory():
     model, _ = build_model(r)
     trainable = [n for n, p in model.named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
+
+
+def test_evaluations_are_reused_only_for_the_same_model(tmp_path, monkeypatch):
+    import hercules.evaluation.evaluator as evaluator
+    from hercules.recipes.runner import _evaluate_once, load_backbone
+    from hercules.recipes.schema import Recipe
+
+    calls = []
+    real = evaluator.generate_answers
+    monkeypatch.setattr(evaluator, "generate_answers", lambda *a, **k: calls.append(1) or real(*a, **k))
+    r = Recipe.model_validate({"name": "x", "backbone": {"name": "tiny:llama"}, "evaluation": {
+        "tasks": ["qa1"], "lengths": ["0k"], "samples_per_task": 2, "max_new_tokens": 2, "progress": False}})
+    model, tok = load_backbone(r.backbone)
+    out = tmp_path / "eval"
+    _evaluate_once(model, tok, r, out, {"backbone": "a"}, may_resume=True)
+    first = len(calls)
+    _evaluate_once(model, tok, r, out, {"backbone": "a"}, may_resume=True)
+    assert len(calls) == first  # same model: predictions reused
+    _evaluate_once(model, tok, r, out, {"backbone": "b"}, may_resume=True)
+    assert len(calls) == 2 * first  # another model: evaluated afresh
+    _evaluate_once(model, tok, r, out, {"backbone": "b"}, may_resume=False)
+    assert len(calls) == 3 * first  # trained in this run: afresh

@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -138,17 +139,38 @@ def _mean_accuracy(results: dict[str, Any]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
-def _evaluate(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path, console: Console) -> dict:
+def _evaluate_once(model: torch.nn.Module, tokenizer: Any, recipe: Recipe, out: Path, identity: dict,
+                   may_resume: bool) -> dict[str, Any]:
+    """Evaluate into ``out``, reusing its predictions only when the same model made them.
+
+    The evaluator resumes by its own settings alone; a run folder also records what was evaluated
+    (``evaluated.json``), so a changed backbone or recipe, or a model trained in this invocation, starts afresh.
+    """
     from hercules.evaluation import evaluate_babilong
+
+    record = out / "evaluated.json"
+    same = may_resume and record.exists() and json.loads(record.read_text()) == identity
+    settings = recipe.evaluation.model_copy(update={"resume": recipe.evaluation.resume and same})
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(record, identity)
+    return evaluate_babilong(model, tokenizer, settings, out)
+
+
+def _evaluate(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: Path, console: Console,
+              trained_now: bool) -> dict:
     from hercules.evaluation.report import comparison_table
 
     named = {}
     label = "hercules" if recipe.augment is not None or recipe.training is not None else "backbone"
-    named[label] = evaluate_babilong(model, tokenizer, recipe.evaluation, run_dir / "eval" / label)
+    identity = recipe.model_dump(mode="json", exclude={"evaluation", "tracking", "compare_with_backbone"})
+    if label == "backbone":
+        identity = {"backbone": recipe.backbone.model_dump(mode="json")}
+    named[label] = _evaluate_once(model, tokenizer, recipe, run_dir / "eval" / label, identity, not trained_now)
     if recipe.compare_with_backbone:
         del model
         base, base_tok = load_backbone(recipe.backbone, recipe.seed)
-        named["backbone"] = evaluate_babilong(base, base_tok, recipe.evaluation, run_dir / "eval" / "backbone")
+        named["backbone"] = _evaluate_once(base, base_tok, recipe, run_dir / "eval" / "backbone",
+                                           {"backbone": recipe.backbone.model_dump(mode="json")}, True)
         named = {"backbone": named["backbone"]} | {k: v for k, v in named.items() if k != "backbone"}
     if len(named) > 1:
         for length in recipe.evaluation.lengths:
@@ -173,7 +195,8 @@ def run_recipe(recipe: Recipe, console: Console | None = None) -> dict[str, Any]
         trainer = trained.pop("trainer")
         summary["training"] = trained
     if recipe.evaluation is not None and is_main:
-        summary["evaluation"] = _evaluate(recipe, model, tokenizer, run_dir, console)
+        summary["evaluation"] = _evaluate(recipe, model, tokenizer, run_dir, console,
+                                          trained_now=recipe.training is not None)
     summary["wall_time_s"] = round(time.perf_counter() - start, 1)
     if is_main:
         write_json(run_dir / "summary.json", summary)

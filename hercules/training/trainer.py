@@ -311,6 +311,8 @@ class Trainer:
         """Run to ``total_steps`` (or stop after ``stop_at_step``, saving a checkpoint, as a preemption would)."""
         self.model.train()
         st, last_ckpt, last_loss = self.state, self.checkpoints.latest(), None
+        if st.step == 0:
+            self.metrics.truncate_after(-1)  # a fresh run replaces the metrics of an earlier one in this folder
         if st.step == 0 and self.settings.validate_at_start and self.val_items:
             self._validate_and_log()
         with progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
