@@ -24,9 +24,10 @@ def causal_conv1d(x: Tensor, weight: Tensor, cache: Tensor | None = None) -> tup
     """
     kernel, length = weight.shape[1], x.shape[1]
     full = _with_cache(x, kernel, cache)
-    y = full[:, :length] * weight[:, 0]
+    taps = weight.t().contiguous()  # [K, C]: each tap a contiguous row, which broadcasts fast
+    y = full[:, :length] * taps[0]
     for j in range(1, kernel):
-        y = torch.addcmul(y, full[:, j : j + length], weight[:, j])
+        y = torch.addcmul(y, full[:, j : j + length], taps[j])
     return y, full[:, full.shape[1] - (kernel - 1) :]
 
 
