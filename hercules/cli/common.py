@@ -65,6 +65,8 @@ def type_name(annotation: Any) -> str:
         return type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         return " | ".join(type_name(a) for a in args)
+    if isinstance(annotation, type) and annotation.__name__ == "PluginConfig":
+        return "plugin config"
     if origin is not None:
         return f"{getattr(origin, '__name__', str(origin))}[{', '.join(type_name(a) for a in args)}]"
     if annotation is type(None):
@@ -72,25 +74,32 @@ def type_name(annotation: Any) -> str:
     return getattr(annotation, "__name__", str(annotation))
 
 
-def field_rows(model: type[BaseModel], prefix: str = "", depth: int = 3) -> list[tuple[str, str, str, str]]:
-    """``(path, type, default, description)`` of every field, descending into sub-models."""
+def default_repr(field: Any) -> str:
+    """A field's default as shown to people: the value, ``{kind: ...}`` for plugin configs, or ``(required)``."""
     from pydantic_core import PydanticUndefined
 
+    if field.default is not PydanticUndefined:
+        return repr(field.default)
+    if field.default_factory is None:
+        return "(required)"
+    try:
+        value = field.default_factory()
+    except TypeError:
+        return "{...}"
+    if isinstance(value, BaseModel):
+        return f"{{kind: {value.kind}}}" if hasattr(value, "kind") else "{...}"
+    return repr(value)
+
+
+def field_rows(model: type[BaseModel], prefix: str = "", depth: int = 3) -> list[tuple[str, str, str, str]]:
+    """``(path, type, default, description)`` of every field, descending into sub-models (not into plugin
+    configs, whose fields depend on their kind: see ``hercules components list``)."""
     rows = []
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
-        if field.default is not PydanticUndefined:
-            default = repr(field.default)
-        elif field.default_factory is not None:
-            try:
-                value = field.default_factory()
-                default = "{...}" if isinstance(value, BaseModel) else repr(value)
-            except TypeError:
-                default = "{...}"
-        else:
-            default = "(required)"
+        default = default_repr(field)
         rows.append((path, type_name(field.annotation), default, field.description or ""))
-        subs = [a for a in _sub_models(field.annotation)]
+        subs = [m for m in _sub_models(field.annotation) if m.__name__ != "PluginConfig"]
         if depth > 0 and len(subs) == 1:
             rows.extend(field_rows(subs[0], f"{path}.", depth - 1))
     return rows

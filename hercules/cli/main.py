@@ -22,7 +22,7 @@ import typer
 from rich.table import Table
 
 from hercules.cli import recipe
-from hercules.cli.common import BAD_INPUT, console, err_console, exit_codes, type_name
+from hercules.cli.common import BAD_INPUT, console, default_repr, err_console, exit_codes, type_name
 from hercules.evaluation.settings import EvalSettings
 
 app = typer.Typer(
@@ -120,7 +120,7 @@ def components_list() -> None:
         for name in registry.names():
             cfg = configs.get(name)
             fields = "-" if cfg is None else "\n".join(
-                f"{f}: {type_name(info.annotation)} = {info.default!r}" + (f"  ({info.description})"
+                f"{f}: {type_name(info.annotation)} = {default_repr(info)}" + (f"  ({info.description})"
                                                                           if info.description else "")
                 for f, info in cfg.model_fields.items() if f != "kind")
             table.add_row(name, fields or "-")
