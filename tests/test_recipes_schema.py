@@ -39,7 +39,7 @@ def test_bad_overrides_are_recipe_errors(bad):
         ({"training": {"max_steps": 1}, "data": {"kind": "books"}},
          "does not match any of the expected tags: 'babilong', 'lm'"),
         ({"training": {"max_steps": 1}, "data": {"kind": "babilong", "colour": 1}},
-         "data.babilong.colour: unknown field; allowed: few_shot, kind, lengths,"),
+         "data.babilong.colour: unknown field; allowed: answer, few_shot, kind, lengths,"),
         ({"training": {"max_steps": 1}}, "training needs a data section"),
     ],
 )
