@@ -27,8 +27,10 @@ from typing import Any, Literal
 import torch
 from pydantic import Field
 from torch import Tensor, nn
+from transformers import DynamicCache
 
 from hercules.injection.base import MemoryLayer
+from hercules.injection.chunk_recurrent import chunk_spans, mask_sizes, slice_layer_kwargs
 from hercules.injection.registry import InjectionConfig, register_injection
 from hercules.memory import MemoryState
 
@@ -67,6 +69,12 @@ class MACConfig(InjectionConfig):
     persistent_tokens: int = Field(
         0, ge=0, description="Learned persistent-memory tokens written into every fresh memory before the input."
     )
+    write: Literal["input", "attention_output"] = Field(
+        "input",
+        description="What the memory learns from. input: the attention's input stream, read and written in one "
+        "pass (the layer runs once per call). attention_output: the attention's output, as in Titans; the layer "
+        "then runs once per memory chunk, attending to earlier chunks through a KV cache.",
+    )
 
 
 @register_injection("mac", MACConfig)
@@ -90,6 +98,8 @@ class MAC(MemoryLayer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        adapter = kwargs.get("adapter", args[5] if len(args) > 5 else None)
+        self._attention = [adapter.attention_of(self.base_layer)]  # a list: not registered as a submodule twice
         self.context_proj = nn.Linear(2 * self.dim, self.dim, bias=False)
         nn.init.zeros_(self.context_proj.weight)
         count = self.injection_config.persistent_tokens
@@ -101,13 +111,50 @@ class MAC(MemoryLayer):
         tokens = self.persistent.unsqueeze(0).expand(batch_size, -1, -1).to(device)
         return self.memory(tokens)[1]
 
+    @property
+    def writes_output(self) -> bool:
+        return self.injection_config.write == "attention_output"
+
+    def _state(self, state: MemoryState | None, x: Tensor) -> MemoryState:
+        if state is None:
+            state = self.initial_state(x.shape[0], x.device)
+        return state if state is not None else self.memory.init_state(x.shape[0], x.device)
+
     def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
-        m = self.read_write(x, ctx)
+        if self.writes_output:  # read only; the write comes after attention
+            ctx["state"] = self._state(ctx["state"], x)
+            m = self.memory.read(x, ctx["state"])
+        else:
+            m = self.read_write(x, ctx)
         ctx["retrieved"] = m
         return x + self.context_proj(torch.cat([x, m], dim=-1))
 
     def after_attention(self, out: Tensor, ctx: dict[str, Any]) -> Tensor:
-        return self.mix(out, ctx["retrieved"], out)
+        if not self.writes_output:
+            return self.mix(out, ctx["retrieved"], out)
+        read, ctx["new_state"] = self.memory(out, ctx["state"])
+        return self.mix(out, read, out)
+
+    def _run(self, hidden_states: Tensor, state: MemoryState | None, *args: Any, **kwargs: Any) -> tuple:
+        """With ``write='attention_output'``, the base layer runs once per memory chunk (see
+        :mod:`hercules.injection.chunk_recurrent`); otherwise once, as every strategy does."""
+        if not self.writes_output:
+            return super()._run(hidden_states, state, *args, **kwargs)
+        if args:
+            raise TypeError("MAC(write='attention_output') needs the decoder layer's arguments by keyword")
+        length = hidden_states.shape[1]
+        state = self._state(state, hidden_states)
+        cache = kwargs.get("cache")
+        cache = cache if cache is not None else DynamicCache()
+        past = cache.get_seq_length(self.layer_idx) if self.layer_idx < len(cache.layers) else 0
+        kv_call = mask_sizes(cache, length, self.layer_idx)
+        outs = []
+        for span in chunk_spans(state.pending_tokens, length, self.memory.config.chunk_size):
+            kv_piece = mask_sizes(cache, span[1] - span[0], self.layer_idx)
+            piece = slice_layer_kwargs(kwargs, self._attention[0], span, past, kv_call, kv_piece, hidden_states)
+            out, state = super()._run(hidden_states[:, span[0] : span[1]], state, **(piece | {"cache": cache}))
+            outs.append(out[0] if isinstance(out, tuple) else out)
+        return torch.cat(outs, dim=1), state
 
 
 class MAGConfig(InjectionConfig):

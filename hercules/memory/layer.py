@@ -103,6 +103,19 @@ class NeuralMemory(nn.Module):
         rates = self.rule.rates(x)
         return {"q": q, "k": k, "v": v} | rates._asdict(), conv_cache
 
+    def read(self, x: Tensor, state: MemoryState | None = None) -> Tensor:
+        """Read without writing: ``M_W(q(x))`` ``[B, T, D]`` with ``W`` the state's weights (those of the start of
+        its current chunk) for every token. The convolution is skipped: its cache belongs to the written stream.
+        """
+        state = state if state is not None else self.init_state(x.shape[0], x.device)
+        inner = self.heads * self.dim_head
+        q = rearrange(F.linear(x, self.to_qkv.weight[:inner]), "b t (h d) -> (b h) t d", h=self.heads)
+        if self.config.qk_norm:
+            q = F.normalize(F.silu(q), dim=-1)
+        weights = {n: rearrange(w, "b h ... -> (b h) ...") for n, w in state.weights.items()}
+        y = rearrange(self.model.functional(weights, q), "(b h) t d -> b t (h d)", b=x.shape[0])
+        return self.out_proj(y.to(x.dtype))
+
     def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """Read and write the memory for ``x`` ``[B, T, D]``; returns ``y`` ``[B, T, D]`` and the new state."""
         batch = x.shape[0]
