@@ -108,3 +108,12 @@ def test_truncated_backprop_stops_at_detached_state():
     (grad,) = torch.autograd.grad(y.sum(), x)
     assert torch.equal(grad[:, :4], torch.zeros_like(grad[:, :4]))
     assert grad[:, 4:].abs().sum() > 0
+
+
+def test_read_without_writing_sees_the_chunk_start_weights():
+    memory, _ = memory_pair(heads=2, chunk_size=4, conv_kernel=0)
+    x = torch.randn(2, 10, 16)
+    _, state = memory(x[:, :8])  # two complete chunks written
+    y, new_state = memory(x[:, 8:], state)  # an unfinished chunk: read at the weights after chunk 2
+    assert torch.allclose(memory.read(x[:, 8:], state), y, atol=1e-6)
+    assert all(torch.equal(new_state.weights[n], w) for n, w in state.weights.items())
