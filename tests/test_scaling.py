@@ -1,4 +1,4 @@
-"""Two processes (DDP on CPU through `accelerate launch`) give the loss curve of one process with twice the
+"""Two processes (DDP on CPU through `accelerate launch`) training memory + LoRA on a tiny backbone give the loss curve of one process with twice the
 gradient accumulation: the micro-batch stream is split by rank and gradients are averaged, so the optimizer steps
 are the same up to float summation order.
 
@@ -22,6 +22,8 @@ RECIPE = """# accelerate launch --multi_gpu --num_processes 2 -m hercules.cli.ma
 name: scale
 output_dir: {out}
 backbone: {{name: "tiny:llama"}}
+augment: {{injection: {{kind: mac}}, layers: [-1]}}
+peft: {{preset: memory_lora, lora_r: 4}}
 data: {{kind: babilong, tasks: [qa1], lengths: [0k], samples: 24, val_samples: 4, few_shot: false}}
 training: {{max_steps: 4, batch_size: 2, grad_accumulation: 2, lr: 1.0e-3, weight_decay: 0.1,
            schedule: {{kind: cosine, warmup_steps: 1}}, eval_every: 2}}
@@ -67,7 +69,8 @@ def test_two_processes_match_one_process_with_double_accumulation(tmp_path):
         assert a["lr"] == pytest.approx(b["lr"])
     val_two, val_one = _records(runs / "two", "val"), _records(runs / "one", "val")
     assert [r["val_loss"] for r in val_two] == pytest.approx([r["val_loss"] for r in val_one], rel=1e-4)
-    w_two = load_file(str(runs / "two" / "model" / "model.safetensors"))
-    w_one = load_file(str(runs / "one" / "model" / "model.safetensors"))
+    w_two = load_file(str(runs / "two" / "model" / "hercules.safetensors"))
+    w_one = load_file(str(runs / "one" / "model" / "hercules.safetensors"))
+    assert any("memory" in name for name in w_one) and any("lora_" in name for name in w_one)
     for name in w_one:
         assert (w_two[name] - w_one[name]).abs().max() < 1e-4, name
