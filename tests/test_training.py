@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -162,7 +164,7 @@ def test_metrics_and_plots_are_written(tmp_path):
 
 
 class InterruptAt(torch.nn.Module):
-    """Wraps a model; forward call number ``at`` raises KeyboardInterrupt (Ctrl-C in the middle of a step)."""
+    """Wraps a model; forward call number ``at`` sends this process SIGTERM (in the middle of a step)."""
 
     def __init__(self, model: torch.nn.Module, at: int) -> None:
         super().__init__()
@@ -171,11 +173,11 @@ class InterruptAt(torch.nn.Module):
     def forward(self, **batch):
         self.calls += 1
         if self.calls == self.at:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)  # as a scheduler preempting the job would
         return self.model(**batch)
 
 
-def test_ctrl_c_mid_step_saves_an_exact_resume_point(tmp_path):
+def test_sigterm_mid_step_saves_an_exact_resume_point(tmp_path):
     data, s = items(10), settings(max_steps=5)
     full = Trainer(InterruptAt(tiny_llama(dropout=0.2), at=-1), s, data, tmp_path / "a", tracking=QUIET)
     full.train()

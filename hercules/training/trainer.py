@@ -17,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,23 @@ def default_diagnostics(model: torch.nn.Module, settings: TrainingSettings) -> d
             torch.sqrt(sum(p.detach().float().pow(2).sum() for _, p in named))
         )
     return out
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM (a scheduler's preemption, ``kill``) like Ctrl-C, so the loop saves a checkpoint first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class Trainer:
@@ -315,7 +334,7 @@ class Trainer:
             self.metrics.truncate_after(-1)  # a fresh run replaces the metrics of an earlier one in this folder
         if st.step == 0 and self.settings.validate_at_start and self.val_items:
             self._validate_and_log()
-        with progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
+        with sigterm_as_interrupt(), progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
             task = bar.add_task("training", total=self.total_steps, completed=st.step, loss="-", tps="-")
             while st.step < self.total_steps:
                 rng = rng_state()  # as of the step boundary, so an interrupt can save an exact resume point
