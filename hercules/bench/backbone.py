@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-VARIANTS = ("backbone", "mac", "mal", "mag")
+VARIANTS = ("backbone", "mac", "mac-out", "mal", "mag")
+INJECTIONS = {"mac-out": {"kind": "mac", "write": "attention_output"}}  # MAC writing the attention output
 TARGETS = {"step": 1.3, "decode": 1.15}
 
 
@@ -65,7 +66,8 @@ def build_variant(name: str, variant: str, memory: dict) -> nn.Module:
     model = load_backbone(name)
     if variant != "backbone":
         torch.manual_seed(0)
-        model = hercules.augment(model, {"injection": variant, "layers": [1, -2], "memory": memory})
+        injection = INJECTIONS.get(variant, variant)
+        model = hercules.augment(model, {"injection": injection, "layers": [1, -2], "memory": memory})
     return model
 
 
