@@ -17,11 +17,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,79 +30,21 @@ from hercules.training.batches import MicroBatchStream, collate, count_target_to
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
 from hercules.training.loss import causal_lm_loss
-from hercules.training.optim import Schedule, build_optimizer, group_parameters
+from hercules.training.optim import Schedule, build_optimizer
 from hercules.training.serialize import rng_state, set_rng_state
+from hercules.training.support import (
+    TrainingDiverged,
+    TrainResult,
+    TrainState,
+    default_diagnostics,
+    make_accelerator,
+    sigterm_as_interrupt,
+)
 from hercules.training.tracking import MetricsLog, plot_run, progress_bar
 
 logger = logging.getLogger(__name__)
 
 Item = Mapping[str, Any]
-
-
-class TrainingDiverged(RuntimeError):
-    """Raised when more steps than ``training.max_skipped_steps`` had a non-finite loss or gradient."""
-
-
-@dataclass
-class TrainState:
-    """Counters that a checkpoint restores (``step`` is also the position in the data stream)."""
-
-    step: int = 0
-    skipped: int = 0
-    tokens: int = 0
-    best_val_loss: float | None = None
-    val_loss: float | None = None
-    schedule: dict = field(default_factory=dict)
-
-
-@dataclass
-class TrainResult:
-    steps: int
-    skipped: int
-    train_loss: float | None
-    best_val_loss: float | None
-    last_checkpoint: Path | None
-    run_dir: Path
-
-
-def make_accelerator(settings: TrainingSettings, tracking: TrackingSettings, run_dir: Path) -> Accelerator:
-    """An Accelerator for this run: bf16 on GPU when ``precision: auto``, fp32 on CPU."""
-    precision = settings.precision
-    if precision == "auto":
-        precision = "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "fp32"
-    return Accelerator(
-        mixed_precision="no" if precision == "fp32" else precision,
-        cpu=not torch.cuda.is_available(),
-        log_with=list(tracking.report_to) or None,
-        project_dir=str(run_dir),
-    )
-
-
-def default_diagnostics(model: torch.nn.Module, settings: TrainingSettings) -> dict[str, float]:
-    """L2 norm of the trainable parameters of each group (memory/injection vs LoRA)."""
-    out = {}
-    for key, named in group_parameters(model, settings).items():
-        out[f"diag/param_norm/{key}"] = float(
-            torch.sqrt(sum(p.detach().float().pow(2).sum() for _, p in named))
-        )
-    return out
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM (a scheduler's preemption, ``kill``) like Ctrl-C, so the loop saves a checkpoint first."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class Trainer:
@@ -331,7 +270,9 @@ class Trainer:
         self.model.train()
         st, last_ckpt, last_loss = self.state, self.checkpoints.latest(), None
         if st.step == 0:
-            self.metrics.truncate_after(-1)  # a fresh run replaces the metrics of an earlier one in this folder
+            self.metrics.truncate_after(
+                -1
+            )  # a fresh run replaces the metrics of an earlier one in this folder
         if st.step == 0 and self.settings.validate_at_start and self.val_items:
             self._validate_and_log()
         with sigterm_as_interrupt(), progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
