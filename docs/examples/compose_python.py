@@ -22,7 +22,8 @@ config = AugmentConfig(
         heads=2,
         chunk_size=4,
     ),
-    injection={"kind": "mac", "gate": {"kind": "sigmoid"}},  # memory as context
+    # memory as context, learning from the attention output as in Titans (the default, write="input", is cheaper)
+    injection={"kind": "mac", "gate": {"kind": "sigmoid"}, "write": "attention_output"},
     layers=[0, -1],  # the first and the last decoder layer
     overrides={-1: {"injection": {"kind": "mag", "gate": "scalar"}}},  # the last one: memory as a gate
 )
