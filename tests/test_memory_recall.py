@@ -22,6 +22,7 @@ def _key_value_memory(model: dict, forget_logit: float) -> NeuralMemory:
         chunk_size=PAIRS,
         conv_kernel=0,
         qk_norm=False,
+        input_norm=False,
         dim_head=D_HEAD,
     )
     torch.manual_seed(0)

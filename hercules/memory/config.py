@@ -37,6 +37,16 @@ class MemoryConfig(BaseModel):
         description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
     )
     qk_norm: bool = Field(True, description="SiLU then L2 normalisation of queries and keys, as in Titans.")
+    value_norm: bool = Field(
+        True,
+        description="L2-normalise the values per head, so that the reconstruction loss (a sum over the head's "
+        "channels) and its gradients keep the same scale whatever the head size.",
+    )
+    input_norm: bool = Field(
+        True,
+        description="RMS-normalise the input (learned scale) before the projections and rates, so that the inner "
+        "loop sees values of a fixed scale whatever the backbone's hidden-state magnitudes.",
+    )
     zero_init_output: bool = Field(
         False, description="Start the output projection at zero (the layer then outputs 0)."
     )

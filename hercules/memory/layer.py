@@ -49,6 +49,7 @@ class NeuralMemory(nn.Module):
         self.config = config = config or MemoryConfig()
         self.dim, self.heads, self.dim_head = dim, config.heads, config.head_size(dim)
         inner = self.heads * self.dim_head
+        self.norm = nn.RMSNorm(dim) if config.input_norm else nn.Identity()
         self.to_qkv = nn.Linear(dim, 3 * inner, bias=False)
         self.conv_weight = None
         if config.conv_kernel > 1:
@@ -93,6 +94,7 @@ class NeuralMemory(nn.Module):
 
     def project(self, x: Tensor, conv_cache: Tensor | None) -> tuple[dict[str, Tensor], Tensor | None]:
         """``x [B, T, D]`` → q, k, v ``[B, T, H, d]`` and rates ``[B, T, H]``, and the new convolution cache."""
+        x = self.norm(x)
         qkv = self.to_qkv(x)
         if self.conv_weight is not None:
             conv = causal_conv1d_naive if self.naive else causal_conv1d
@@ -100,6 +102,8 @@ class NeuralMemory(nn.Module):
         q, k, v = rearrange(qkv, "b t (three h d) -> three b t h d", three=3, h=self.heads)
         if self.config.qk_norm:
             q, k = F.normalize(F.silu(q), dim=-1), F.normalize(F.silu(k), dim=-1)
+        if self.config.value_norm:
+            v = F.normalize(v, dim=-1)
         rates = self.rule.rates(x)
         return {"q": q, "k": k, "v": v} | rates._asdict(), conv_cache
 
@@ -109,7 +113,8 @@ class NeuralMemory(nn.Module):
         """
         state = state if state is not None else self.init_state(x.shape[0], x.device)
         inner = self.heads * self.dim_head
-        q = rearrange(F.linear(x, self.to_qkv.weight[:inner]), "b t (h d) -> (b h) t d", h=self.heads)
+        q = F.linear(self.norm(x), self.to_qkv.weight[:inner])
+        q = rearrange(q, "b t (h d) -> (b h) t d", h=self.heads)
         if self.config.qk_norm:
             q = F.normalize(F.silu(q), dim=-1)
         weights = {n: rearrange(w, "b h ... -> (b h) ...") for n, w in state.weights.items()}
