@@ -4,7 +4,7 @@ Every pluggable family (memory models, update rules, retrieval gates, injection 
 :class:`Registry`. A plugin is a class registered under a ``kind`` name together with its pydantic config class,
 whose ``kind`` field is a ``Literal`` of that name, so that configs of one family form a discriminated union.
 
-Example:
+Examples:
     >>> from hercules.registry import Registry
     >>> shapes = Registry("shape")
     >>> @shapes.register("square")

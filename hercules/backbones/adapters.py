@@ -6,7 +6,7 @@ A model type missing from the table falls back to :func:`generic_adapter`, which
 common layout (``model.layers[i].self_attn``); anything else raises an error naming the model type and showing
 how to register an adapter.
 
-Example:
+Examples:
     >>> from hercules.backbones.adapters import adapter_for
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = tiny_model("gemma3")

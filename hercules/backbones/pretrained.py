@@ -10,7 +10,7 @@
   dequantised once into a plain HF folder under ``$HERCULES_CACHE/models/<name>`` (default
   ``~/.cache/hercules``); later loads read that folder and take seconds.
 
-Example:
+Examples:
     >>> from hercules.backbones.pretrained import load_pretrained
     >>> model, tokenizer = load_pretrained("smollm2-135m")  # doctest: +SKIP
 """

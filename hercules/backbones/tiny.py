@@ -4,7 +4,7 @@ They share the byte tokenizer's vocabulary (:mod:`hercules.backbones.tokenizer`)
 tests of every family are fast and reproducible. Gemma-3's tiny config keeps both of its attention kinds (a
 sliding-window layer and a global one) so that code paths specific to it are exercised.
 
-Example:
+Examples:
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = tiny_model("qwen3", num_hidden_layers=3)
     >>> model.config.hidden_size, len(model.model.layers)

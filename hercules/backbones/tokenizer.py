@@ -4,7 +4,7 @@ Tests, tiny models and examples need a real ``PreTrainedTokenizerFast`` (padding
 ``generate``) without downloading anything; this one is built in-process with the ``tokenizers`` library.
 Ids 0, 1, 2 are ``<pad>``, ``<bos>``, ``<eos>``; byte ``b`` is id ``b + 3``; the vocabulary has 259 entries.
 
-Example:
+Examples:
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> tok = byte_tokenizer()
     >>> tok.decode(tok("hi").input_ids)

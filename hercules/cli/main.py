@@ -2,7 +2,7 @@
 
 Exit codes: 0 success, 2 bad input (invalid recipe or arguments), 1 failure while running.
 
-Example:
+Examples:
     $ hercules recipe run recipes/quickstart.yaml
     $ hercules recipe validate recipes/*.yaml
     $ hercules eval smollm2-135m --tasks qa1,qa2 --lengths 0k --samples 20

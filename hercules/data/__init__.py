@@ -1,6 +1,6 @@
 """Data: bAbI, BABILong (generated, procedural, hub, local), prompts, and FineWeb-Edu packed blocks.
 
-Example:
+Examples:
     >>> from hercules.data import BabilongData, load_babilong
     >>> BabilongData().source
     'procedural'

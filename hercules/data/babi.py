@@ -4,7 +4,7 @@ Each line is ``ID text`` (a fact) or ``ID question<TAB>answer<TAB>supporting IDs
 Every question yields one :class:`BabiSample`: the facts of its story up to the question (earlier questions are
 dropped, as BABILong does), the question, the answer and the supporting facts as indices into those facts.
 
-Example:
+Examples:
     >>> lines = ["1 Mary went to the kitchen.", "2 John went to the garden.", "3 Where is Mary?\\tkitchen\\t1"]
     >>> sample = parse_babi(lines, task="qa1")[0]
     >>> sample.facts, sample.answer, sample.supporting

@@ -9,7 +9,7 @@ sample does not depend on which other samples or lengths are generated.
 Lengths are named as in BABILong: ``"0k"`` (facts only, no background), ``"1k"`` … ``"128k"``; ``"Nk"`` means a
 context of at most ``N * 1024`` tokens (facts + background, without prompt or question).
 
-Example:
+Examples:
     >>> from hercules.data.procedural import background_sentences, generate_task
     >>> from hercules.backbones.tokenizer import byte_tokenizer  # doctest: +SKIP
     >>> bg = SentenceSource(background_sentences(2000))

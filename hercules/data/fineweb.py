@@ -5,7 +5,7 @@ Documents are tokenised, each followed by the EOS token, concatenated, and cut i
 streams ``HuggingFaceFW/fineweb-edu`` (config ``sample-10BT``) and fails within seconds when offline; local text
 files are the offline fallback.
 
-Example:
+Examples:
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> blocks = pack_blocks(["hello world", "more text"], byte_tokenizer(), block_size=8)
     >>> [len(b) for b in blocks]
@@ -36,7 +36,7 @@ _OFFLINE_HINT = (
 class TextData(BaseModel):
     """Where language-model training text comes from and how it is packed.
 
-    Example:
+    Examples:
         >>> TextData(source="files", files=["../shared/data/books"], block_size=512, num_blocks=100).source
         'files'
     """

@@ -10,7 +10,7 @@ Sources:
     (train); configs are lengths, splits are tasks. ``local``: JSON or JSONL files in the hub schema (``input``,
     ``question``, ``target``, optionally ``task`` and ``length``).
 
-Example:
+Examples:
     >>> data = BabilongData(source="procedural")
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> samples = load_babilong(data, ["qa1"], ["0k"], n=3, tokenizer=byte_tokenizer())
@@ -52,7 +52,7 @@ _OFFLINE_HINT = (
 class BabilongData(BaseModel):
     """Where BABILong samples come from (see :mod:`hercules.data.loaders`).
 
-    Example:
+    Examples:
         >>> BabilongData(source="babi", babi_dir="../shared/data/babi", background=["../shared/data/books"]).source
         'babi'
     """

@@ -12,7 +12,7 @@ Tasks qa1–qa5 are simulated in a small world with the same kind of actors, pla
 - qa4 two-argument relations: "The office is north of the kitchen." "What is north of the kitchen?"
 - qa5 three-argument relations: "Fred gave the milk to Jeff." "Who received the milk?"
 
-Example:
+Examples:
     >>> samples = generate_task("qa1", n=2, seed=0)
     >>> samples[0].answer in PLACES
     True

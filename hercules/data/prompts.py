@@ -5,7 +5,7 @@ post-prompt fixing the answer format, then the context (inside ``<context>`` tag
 tokenizer that has a chat template the prompt is one user turn followed by the assistant's generation prompt;
 otherwise a plain ``Answer:`` cue is appended.
 
-Example:
+Examples:
     >>> text = render_prompt("qa1", context="Mary went to the office.", question="Where is Mary?")
     >>> text.splitlines()[-1]
     'Question: Where is Mary?'

@@ -3,7 +3,7 @@
 Each example is the exact prompt the evaluator uses (:func:`hercules.evaluation.evaluator.encode_prompts`)
 followed by the target answer and EOS; ``labels`` are ``-100`` on the prompt so only the answer is learned.
 
-Example:
+Examples:
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> from hercules.data.babilong import BabilongSample
     >>> tok = byte_tokenizer()

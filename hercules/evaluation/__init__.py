@@ -1,6 +1,6 @@
 """BABILong evaluation: metrics, the evaluator and its reports.
 
-Example:
+Examples:
     >>> from hercules.evaluation import EvalSettings, evaluate_babilong
     >>> EvalSettings().lengths
     ['0k', '1k', '2k']

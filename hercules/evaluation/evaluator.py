@@ -5,7 +5,7 @@ Greedy decoding, batched with left padding; each sample starts with a fresh memo
 ``predictions.jsonl`` as they are made and ``results.json`` is rewritten after every (task, length) cell, so a run
 that stops can be resumed with the same call. At the end a heatmap PNG and a table are written.
 
-Example:
+Examples:
     >>> from hercules.backbones.tiny import tiny_model
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> settings = EvalSettings(tasks=["qa1"], lengths=["0k"], samples_per_task=2, max_new_tokens=4, progress=False)

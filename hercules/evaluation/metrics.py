@@ -14,7 +14,7 @@ Two defects of the published scorer are fixed here:
    ``"Question"``, which can no longer occur, so an echoed next question (with its own labels) is never cut off.
    The split here is done on the original output, before lower-casing.
 
-Example:
+Examples:
     >>> babilong_score("The most recent location of Mary is the kitchen.", "kitchen", "Where is Mary?", "qa1")
     True
     >>> babilong_score("none", "none", "How many objects is Mary carrying?", "qa7")

@@ -1,6 +1,6 @@
 """Results files and views of a BABILong run: results.json, heatmap.png, rich tables, progress bars.
 
-Example:
+Examples:
     >>> results = {"tasks": ["qa1"], "lengths": ["0k"], "accuracy": {"qa1": {"0k": 0.5}},
     ...            "counts": {"qa1": {"0k": 2}}}
     >>> accuracy_table(results).row_count

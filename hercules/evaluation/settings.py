@@ -1,6 +1,6 @@
 """Settings of a BABILong evaluation, embedded as-is in the recipe schema (``evaluation:`` section).
 
-Example:
+Examples:
     >>> s = EvalSettings(tasks=["qa1", "qa2"], lengths=["0k", "2k"], samples_per_task=10)
     >>> s.batch_size, s.max_new_tokens
     (1, 25)

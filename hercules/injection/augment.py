@@ -23,7 +23,7 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
     The result trains, generates, saves and loads like the original HF model. At initialisation its outputs
     equal the backbone's exactly (every gate starts closed). The config is kept as ``model.hercules_config``.
 
-    Example:
+    Examples:
         >>> import hercules
         >>> from hercules.backbones.tiny import tiny_model
         >>> model = hercules.augment(tiny_model("qwen3"), {"injection": {"kind": "mag"}, "layers": "all"})

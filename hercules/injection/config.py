@@ -28,7 +28,7 @@ class LayerOverride(BaseModel):
 class AugmentConfig(BaseModel):
     """How :func:`hercules.augment` adds memory to a backbone.
 
-    Example:
+    Examples:
         >>> cfg = AugmentConfig(injection={"kind": "mag", "gate": "scalar"}, layers=[2, -1],
         ...                     overrides={-1: {"injection": {"kind": "mal"}}})
         >>> cfg.injection.kind, cfg.injection.gate.kind, cfg.overrides[-1].injection.kind

@@ -10,7 +10,7 @@ For each memory layer, from its last forward call:
 The gate statistics are computed when asked (from detached references kept by the layer), so a training step
 that does not look at them pays nothing.
 
-Example:
+Examples:
     >>> import torch, hercules
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = hercules.augment(tiny_model("llama"), {"layers": [0]})

@@ -7,7 +7,7 @@ LoRA added is saved, and loading first loads the backbone with
 :func:`~hercules.backbones.pretrained.load_pretrained` (a local folder, a cached hub id or a built-in name),
 augments it and restores the added weights.
 
-Example:
+Examples:
     >>> import hercules, tempfile
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = hercules.augment(tiny_model("llama"))

@@ -5,7 +5,7 @@
   backbone adapter table; any module names may be given). The memory modules are never LoRA targets.
 - ``full``: every parameter trains.
 
-Example:
+Examples:
     >>> import hercules
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = hercules.augment(tiny_model("llama"), {"layers": [0]})

@@ -7,7 +7,7 @@ answering the question (and the answer) is read after the last segment, with the
 context: :func:`generate_segmented`. With the memory switched off
 (:func:`~hercules.injection.augment.memory_disabled`) this is exactly running the segments independently.
 
-Example:
+Examples:
     >>> import torch, hercules
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = hercules.augment(tiny_model("llama"), {"segment_length": 8})

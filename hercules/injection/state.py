@@ -9,7 +9,7 @@ The memory reads every position it is given, padding included: with left padding
 pad tokens are written into the memory before the prompt. For exact per-sample results, batch with right
 padding for teacher-forced passes or generate one sample (or equal-length prompts) at a time.
 
-Example:
+Examples:
     >>> states = MemoryStates()
     >>> # out = model(segment_1, memory_states=states); out = model(segment_2, memory_states=states)
     >>> len(states)

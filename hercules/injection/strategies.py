@@ -50,7 +50,7 @@ class MAL(MemoryLayer):
     that starts closed (Titans stacks a memory layer and an attention layer trained together from scratch), so
     the pretrained model is unchanged until training opens the gate.
 
-    Example:
+    Examples:
         >>> import hercules
         >>> from hercules.backbones.tiny import tiny_model
         >>> model = hercules.augment(tiny_model("llama"), {"injection": {"kind": "mal"}, "layers": [0]})

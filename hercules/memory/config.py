@@ -14,7 +14,7 @@ from hercules.registry import PluginConfig
 class MemoryConfig(BaseModel):
     """Everything that defines a :class:`~hercules.memory.NeuralMemory` besides the model width.
 
-    Example:
+    Examples:
         >>> cfg = MemoryConfig(model={"kind": "mlp", "depth": 3}, rule="delta", heads=2, chunk_size=8)
         >>> cfg.model.depth, cfg.rule.kind
         (3, 'delta')

@@ -47,7 +47,7 @@ class SigmoidGateConfig(PluginConfig):
 class SigmoidGate(Gate):
     """``g = λ ⊙ σ(hidden W + b)``, per channel; the scale λ ∈ R^D starts at zero (a LayerScale).
 
-    Example:
+    Examples:
         >>> import torch
         >>> gate = SigmoidGate(SigmoidGateConfig(), dim=4)
         >>> base = torch.randn(1, 2, 4)

@@ -33,7 +33,7 @@ class NeuralMemory(nn.Module):
         dim: model width ``D`` of the inputs and outputs.
         config: see :class:`~hercules.memory.MemoryConfig`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> memory = NeuralMemory(16, MemoryConfig(heads=2, chunk_size=4))
         >>> x = torch.randn(2, 10, 16)

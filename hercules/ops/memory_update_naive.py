@@ -87,9 +87,15 @@ def memory_update_naive(
     """Reference memory update over ``L`` tokens that start at a chunk boundary.
 
     Args:
-        weights, momentum: start state, ``name → [N, ...]``.
-        q, k, v: ``[N, L, d]``.
-        lr, mom, forget: θ, η, α per token, ``[N, L]`` (η = 0 switches momentum off, α = 0 forgetting).
+        model_fn: the memory model, ``(weights, x [N, n, d]) → [N, n, d]``.
+        weights: start weights, ``name → [N, ...]``.
+        momentum: start momentum, same shapes.
+        q: queries ``[N, L, d]``.
+        k: keys ``[N, L, d]``.
+        v: values ``[N, L, d]``.
+        lr: θ per token, ``[N, L]``.
+        mom: η per token, ``[N, L]`` (0 switches momentum off).
+        forget: α per token, ``[N, L]`` (0 switches forgetting off).
         chunk_size: c ≥ 1.
         read_from: read only tokens ``t ≥ read_from`` (earlier ones were read by an earlier call); ``y`` then
             holds ``L − read_from`` tokens.

@@ -1,6 +1,6 @@
 """Recipes: one validated YAML per experiment, and the runner that executes it.
 
-Example:
+Examples:
     >>> from hercules.recipes import load_recipe
     >>> load_recipe("recipes/quickstart.yaml").backbone.name  # doctest: +SKIP
     'smollm2-135m'

@@ -5,7 +5,7 @@ BABILong items are the evaluator's exact prompt followed by the answer and EOS (
 loss on the answer only by default; language-modelling items are fixed-length blocks of packed text
 (:mod:`hercules.data.fineweb`).
 
-Example:
+Examples:
     >>> from hercules.backbones.tokenizer import byte_tokenizer
     >>> from hercules.recipes.schema import BabilongTrainData
     >>> train, val = build_items(BabilongTrainData(samples=3, val_samples=1), byte_tokenizer(), seed=0)

@@ -1,6 +1,6 @@
 """Recipes from YAML, with ``--set a.b.c=value`` overrides and one-line errors.
 
-Example:
+Examples:
     >>> raw = {"name": "demo", "training": {"lr": 1e-3}}
     >>> apply_overrides(raw, ["training.lr=3e-4", "seed=7"])["training"]["lr"]
     0.0003

@@ -4,7 +4,7 @@ Everything is written to the run folder ``output_dir/name``: ``recipe.yaml`` (re
 plots, ``checkpoints/``, ``model/`` (the trained model), ``eval/<model|backbone>/`` (results, predictions,
 heatmaps) and ``summary.json``. Under ``accelerate launch`` every process trains; the main process evaluates.
 
-Example:
+Examples:
     >>> from hercules.recipes import load_recipe, run_recipe
     >>> summary = run_recipe(load_recipe("recipes/quickstart.yaml"))  # doctest: +SKIP
 """

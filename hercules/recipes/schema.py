@@ -5,7 +5,7 @@ allowed keys (see :mod:`hercules.recipes.loading`). Sections left out (or ``null
 ``augment`` is the backbone without memory, no ``peft`` trains memory parameters only, no ``training`` evaluates
 without training.
 
-Example:
+Examples:
     >>> r = Recipe.model_validate({"name": "demo", "backbone": {"name": "tiny:llama"},
     ...                            "evaluation": {"tasks": ["qa1"], "lengths": ["0k"], "samples_per_task": 2}})
     >>> r.run_dir().name

@@ -6,7 +6,7 @@ drawn from a generator seeded with ``seed + e`` (never the global RNG), cut into
 by position alone, and ``W`` processes split the stream by taking ``g = step*A*W + i*W + rank``: one process with
 accumulation ``2A`` sees exactly the micro-batches that two processes with accumulation ``A`` see together.
 
-Example:
+Examples:
     >>> stream = MicroBatchStream(num_items=10, batch_size=3, seed=0)
     >>> stream.batches_per_epoch
     3

@@ -13,7 +13,7 @@ It is written into ``.step-00000042.tmp`` and renamed into place once complete, 
 half-written checkpoint under a real name; ``index.json`` (also replaced atomically) lists them and names the
 latest and the best one by validation loss.
 
-Example:
+Examples:
     >>> from pathlib import Path; import tempfile
     >>> manager = CheckpointManager(Path(tempfile.mkdtemp()), keep_last=2, keep_best=True)
     >>> manager.latest() is None

@@ -2,7 +2,7 @@
 
 Every field carries a description: it is what ``hercules recipe show`` and ``--help`` print.
 
-Example:
+Examples:
     >>> from hercules.training.config import TrainingSettings
     >>> s = TrainingSettings(max_steps=10, batch_size=2, grad_accumulation=4, lr=1e-3)
     >>> s.effective_batch_size(num_processes=2)

@@ -6,7 +6,7 @@ LM computes ``[B, T, V]`` logits, and with a 50k vocabulary the output projectio
 in some row of the batch and takes the same mean cross-entropy as Hugging Face's loss, so values and gradients are
 unchanged.
 
-Example:
+Examples:
     >>> import torch
     >>> from hercules.backbones.tiny import tiny_model
     >>> model = tiny_model("llama")

@@ -4,7 +4,7 @@ Parameter groups are formed by name: trainable parameters whose name contains a 
 ``lora_lr``; all other trainable parameters (memory, injection projections, gates, persistent tokens, or anything
 fully fine-tuned) get ``lr``. Biases, norm weights and other 1-D parameters get no weight decay.
 
-Example:
+Examples:
     >>> import torch
     >>> from hercules.training.config import TrainingSettings
     >>> model = torch.nn.Linear(4, 4)

@@ -3,7 +3,7 @@
 ``metrics.jsonl`` holds one JSON object per line, each with ``step`` and ``kind`` (``train``, ``val``,
 ``babilong``, ``skip``); :func:`plot_run` turns it into ``loss_curve.png`` and ``memory_diagnostics.png``.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> log = MetricsLog(pathlib.Path(tempfile.mkdtemp()) / "metrics.jsonl")
     >>> log.write({"step": 1, "kind": "train", "loss": 2.5})

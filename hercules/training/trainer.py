@@ -5,7 +5,7 @@ Accelerate (DDP when several processes; bf16 autocast on GPU), and the data orde
 :class:`~hercules.training.batches.MicroBatchStream` that each process reads at its own offsets, so W processes with
 accumulation A take the same optimizer steps as one process with accumulation W·A.
 
-Example:
+Examples:
     >>> from hercules.training import Trainer, TrainingSettings
     >>> trainer = Trainer(model, TrainingSettings(max_steps=100, lr=1e-3), train_items, "runs/x",
     ...                   val_items=val_items, pad_token_id=tok.pad_token_id)  # doctest: +SKIP

@@ -24,7 +24,7 @@ class LinearMemoryConfig(PluginConfig):
 class LinearMemory(MemoryModel):
     """Matrix memory. Initial weight: zeros (an empty memory) or N(0, 1/d).
 
-    Example:
+    Examples:
         >>> import torch
         >>> m = LinearMemory(LinearMemoryConfig(), dim=4, heads=1)
         >>> float(m(torch.randn(1, 2, 4)).abs().sum())

@@ -32,7 +32,7 @@ class MLPMemoryConfig(PluginConfig):
 class MLPMemory(MemoryModel):
     """Residual MLP memory. Initial weights: N(0, 1/fan_in) per matrix (variance-preserving).
 
-    Example:
+    Examples:
         >>> import torch
         >>> m = MLPMemory(MLPMemoryConfig(depth=2), dim=8, heads=2)
         >>> m(torch.randn(2, 5, 8)).shape

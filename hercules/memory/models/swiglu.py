@@ -25,7 +25,7 @@ class SwiGLUMemoryConfig(PluginConfig):
 class SwiGLUMemory(MemoryModel):
     """Gated MLP memory. Initial weights: N(0, 1/fan_in) for gate, up and down matrices.
 
-    Example:
+    Examples:
         >>> import torch
         >>> m = SwiGLUMemory(SwiGLUMemoryConfig(), dim=8, heads=1)
         >>> m(torch.randn(1, 3, 8)).shape

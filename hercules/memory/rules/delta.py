@@ -23,7 +23,7 @@ class DeltaRuleConfig(PluginConfig):
 class DeltaRule(UpdateRule):
     """The delta rule: with a linear memory, ``W ← W − 2θ k^T (k W − v)``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> rule = DeltaRule(DeltaRuleConfig(), dim=8, heads=1)
         >>> float(rule.rates(torch.randn(1, 3, 8)).mom.abs().sum())

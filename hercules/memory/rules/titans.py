@@ -27,7 +27,7 @@ class TitansRuleConfig(PluginConfig):
 class TitansRule(UpdateRule):
     """The Titans rule. Each rate has its own linear projection ``D → H`` followed by a sigmoid.
 
-    Example:
+    Examples:
         >>> import torch
         >>> rule = TitansRule(TitansRuleConfig(forgetting=False), dim=8, heads=2)
         >>> float(rule.rates(torch.randn(1, 3, 8)).forget.abs().sum())
