@@ -9,8 +9,8 @@ and (1 − α) (``P^x_{a..b} = Π_{j=a}^{b} x_j``, an empty product is 1)::
           − Σ_t θ_t (Σ_{s≥t} P^{1−α}_{s+1..n} P^η_{t+1..s}) g_t
 
 A weighted sum of per-token gradients is the gradient of the weighted loss, Σ_t w_t ∇ℓ_t = J^T(2 w ⊙ (W0(k) − v)),
-so both sums come from one forward and one (vmapped, two-cotangent) vector-Jacobian product: no per-token copy of
-the weights is ever formed. Everything is ordinary differentiable torch, so gradients reach the projections
+so both sums come from one forward and one backward pass (in closed form for the built-in memory models, a vmapped
+two-cotangent vector-Jacobian product for any other): no per-token copy of the weights is ever formed. Everything is ordinary differentiable torch, so gradients reach the projections
 that produce q, k, v, θ, η, α and the initial weights.
 """
 
@@ -41,6 +41,12 @@ def _segment_products(x: Tensor) -> Tensor:
     return torch.cumprod(factors, dim=-1) * (~later.T).to(x.dtype)
 
 
+def _suffix_products(x: Tensor) -> Tensor:
+    """``P[.., s] = Π_{j=s+1}^{n} x_j`` (exclusive products from the end, 1 for the last); ``[..., n]``."""
+    ones = torch.ones_like(x[..., :1])
+    return torch.cat([x[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
+
+
 def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Tensor]:
     """Scalar weights of complete chunks (see the module docstring); inputs ``[..., n]``, one chunk per row.
 
@@ -49,13 +55,13 @@ def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Ten
     """
     keep = 1 - forget
     eta_seg = _segment_products(mom)
-    keep_tail = _segment_products(keep)[..., -1]  # [N, n]: P^{1−α}_{s+1..n}
+    keep_tail = _suffix_products(keep)  # [..., n]: P^{1−α}_{s+1..n}
     eta_prefix = torch.cumprod(mom, dim=-1)  # P^η_{1..s}
     return {
         "w_s": lr * eta_seg[..., -1],
         "w_m": lr * (eta_seg @ keep_tail.unsqueeze(-1)).squeeze(-1),
         "eta_all": eta_prefix[..., -1],
-        "decay_all": torch.cumprod(keep, dim=-1)[..., -1],
+        "decay_all": keep[..., 0] * keep_tail[..., 0],
         "s0_in_m": (keep_tail * eta_prefix).sum(-1),
     }
 
