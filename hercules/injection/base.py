@@ -73,12 +73,15 @@ class MemoryLayer(nn.Module):
         return None
 
     # -- helpers for strategies ---------------------------------------------------------------------------
-    def read_write(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
-        """Run the memory on ``x`` ``[B, T, D]`` with the layer's state; records the new state in ``ctx``."""
-        state = ctx["state"]
+    def start_state(self, state: MemoryState | None, x: Tensor) -> MemoryState:
+        """``state``, or for a fresh sample the strategy's :meth:`initial_state` or else the memory's own."""
         if state is None:
             state = self.initial_state(x.shape[0], x.device)
-        y, ctx["new_state"] = self.memory(x, state)
+        return state if state is not None else self.memory.init_state(x.shape[0], x.device)
+
+    def read_write(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
+        """Run the memory on ``x`` ``[B, T, D]`` with the layer's state; records the new state in ``ctx``."""
+        y, ctx["new_state"] = self.memory(x, self.start_state(ctx["state"], x))
         return y
 
     def mix(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:

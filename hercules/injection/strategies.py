@@ -115,14 +115,9 @@ class MAC(MemoryLayer):
     def writes_output(self) -> bool:
         return self.injection_config.write == "attention_output"
 
-    def _state(self, state: MemoryState | None, x: Tensor) -> MemoryState:
-        if state is None:
-            state = self.initial_state(x.shape[0], x.device)
-        return state if state is not None else self.memory.init_state(x.shape[0], x.device)
-
     def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         if self.writes_output:  # read only; the write comes after attention
-            ctx["state"] = self._state(ctx["state"], x)
+            ctx["state"] = self.start_state(ctx["state"], x)
             m = self.memory.read(x, ctx["state"])
         else:
             m = self.read_write(x, ctx)
@@ -143,7 +138,7 @@ class MAC(MemoryLayer):
         if args:
             raise TypeError("MAC(write='attention_output') needs the decoder layer's arguments by keyword")
         length = hidden_states.shape[1]
-        state = self._state(state, hidden_states)
+        state = self.start_state(state, hidden_states)
         cache = kwargs.get("cache")
         cache = cache if cache is not None else DynamicCache()
         past = cache.get_seq_length(self.layer_idx) if self.layer_idx < len(cache.layers) else 0
