@@ -10,6 +10,7 @@ from transformers import DynamicCache
 
 import hercules
 from hercules.backbones.adapters import Adapter, adapter_for, register_adapter
+from hercules.backbones.compat import cache_argument, enable_activation_checkpointing
 from hercules.backbones.tiny import FAMILIES, tiny_model
 from hercules.injection import (
     AugmentConfig,
@@ -67,7 +68,7 @@ def test_teacher_forced_equals_token_by_token(family, kind):
         assert (full - tiny_model(family)(x).logits).abs().max() > 1e-3, "memory must contribute"
         cache, steps = DynamicCache(config=model.config), []
         for t in range(x.shape[1]):
-            steps.append(model(x[:, t : t + 1], cache=cache, use_cache=True).logits)
+            steps.append(model(x[:, t : t + 1], **{cache_argument(model): cache}, use_cache=True).logits)
     assert (torch.cat(steps, 1) - full).abs().max() <= 1e-4
     assert set(cache_states(cache)) == {0, 1}
 
@@ -92,7 +93,7 @@ def test_carried_states_match_cache_and_change_outputs():
         carried = model(x[:, 8:], memory_states=states, use_cache=False).logits
         fresh = model(x[:, 8:], use_cache=False).logits
         cache = attach_states(DynamicCache(config=model.config), model_states(model, x[:, :8]))
-        seeded = model(x[:, 8:], cache=cache, use_cache=True).logits
+        seeded = model(x[:, 8:], **{cache_argument(model): cache}, use_cache=True).logits
     assert (carried - fresh).abs().max() > 1e-4, "a carried memory must make a difference"
     torch.testing.assert_close(seeded, carried, rtol=0, atol=1e-6)
     assert set(states) == {0, 1} and states[0].batch_size == 2
@@ -108,7 +109,7 @@ def test_beam_reorder_follows_the_cache():
     model = open_gates(augmented("llama", "mac"))
     cache = DynamicCache(config=model.config)
     with torch.no_grad():
-        model(ids(batch=2), cache=cache, use_cache=True)
+        model(ids(batch=2), **{cache_argument(model): cache}, use_cache=True)
     before = {i: s.weights for i, s in cache_states(cache).items()}
     copied = copy.deepcopy(cache)
     cache.reorder_cache(torch.tensor([1, 1]))
@@ -182,7 +183,7 @@ def test_gradients_reach_memory_and_checkpointing_matches():
         model = open_gates(augmented("llama", "mac", layers=[0]))
         model.train()
         if checkpointing:
-            model.activation_checkpointing_enable()
+            enable_activation_checkpointing(model)
         states = MemoryStates()  # two segments with the memory carried, one backward through both
         loss = sum(model(x[:, s : s + 6], labels=x[:, s : s + 6], memory_states=states).loss for s in (0, 6))
         loss.backward()
@@ -210,7 +211,7 @@ def test_mac_persistent_tokens_are_learned_and_stream_exactly():
         full = model(x, use_cache=False).logits
         cache, steps = DynamicCache(config=model.config), []
         for t in range(x.shape[1]):
-            steps.append(model(x[:, t : t + 1], cache=cache, use_cache=True).logits)
+            steps.append(model(x[:, t : t + 1], **{cache_argument(model): cache}, use_cache=True).logits)
     assert (torch.cat(steps, 1) - full).abs().max() <= 1e-4
     model.train()
     model(x, labels=x, use_cache=False).loss.backward()

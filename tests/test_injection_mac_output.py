@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import hercules
+from hercules.backbones.compat import cache_argument
 from hercules.backbones.tiny import FAMILIES, tiny_model
 from hercules.injection import MemoryStates
 from hercules.injection.chunk_recurrent import chunk_spans
@@ -58,7 +59,7 @@ def test_teacher_forced_equals_token_by_token(family):
         out = model(ids[:, :3], use_cache=True)
         steps, cache = [out.logits], out.past_key_values
         for t in range(3, ids.shape[1]):
-            out = model(ids[:, t : t + 1], cache=cache, use_cache=True)
+            out = model(ids[:, t : t + 1], **{cache_argument(model): cache}, use_cache=True)
             steps.append(out.logits)
     assert (torch.cat(steps, 1) - whole).abs().max() <= 1e-4
 

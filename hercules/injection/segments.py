@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 from transformers import DynamicCache
 
+from hercules.backbones.compat import cache_argument
 from hercules.injection.state import MemoryStates, attach_states
 
 
@@ -109,4 +110,4 @@ def generate_segmented(
     """
     states = read_segments(model, context_ids, segment_length, context_mask)
     cache = attach_states(DynamicCache(config=model.config), states)
-    return model.generate(prompt_ids, cache=cache, **generate_kwargs)
+    return model.generate(prompt_ids, **{cache_argument(model): cache}, **generate_kwargs)

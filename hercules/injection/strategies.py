@@ -139,7 +139,9 @@ class MAC(MemoryLayer):
             raise TypeError("MAC(write='attention_output') needs the decoder layer's arguments by keyword")
         length = hidden_states.shape[1]
         state = self.start_state(state, hidden_states)
-        cache = kwargs.get("cache")
+        # transformers names the layer's cache argument `cache` since 5.2x and `past_key_values` before
+        key = "cache" if "cache" in kwargs else "past_key_values" if "past_key_values" in kwargs else "cache"
+        cache = kwargs.get(key)
         cache = cache if cache is not None else DynamicCache()
         past = cache.get_seq_length(self.layer_idx) if self.layer_idx < len(cache.layers) else 0
         kv_call = mask_sizes(cache, length, self.layer_idx)
@@ -147,7 +149,7 @@ class MAC(MemoryLayer):
         for span in chunk_spans(state.pending_tokens, length, self.memory.config.chunk_size):
             kv_piece = mask_sizes(cache, span[1] - span[0], self.layer_idx)
             piece = slice_layer_kwargs(kwargs, self._attention[0], span, past, kv_call, kv_piece, hidden_states)
-            out, state = super()._run(hidden_states[:, span[0] : span[1]], state, **(piece | {"cache": cache}))
+            out, state = super()._run(hidden_states[:, span[0] : span[1]], state, **(piece | {key: cache}))
             outs.append(out[0] if isinstance(out, tuple) else out)
         return torch.cat(outs, dim=1), state
 

@@ -26,6 +26,7 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 
+from hercules.backbones.compat import enable_activation_checkpointing
 from hercules.training.batches import MicroBatchStream, collate, count_target_tokens
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
@@ -88,8 +89,8 @@ class Trainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.acc.is_main_process)
         self.state = TrainState()
         set_seed(seed + self.rank)
-        if settings.gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
-            model.gradient_checkpointing_enable()
+        if settings.gradient_checkpointing:
+            enable_activation_checkpointing(model)
         self.optimizer = build_optimizer(model, settings)
         self.schedule = Schedule(self.optimizer, settings.schedule, self.total_steps)
         if settings.resume:
