@@ -116,3 +116,17 @@ def test_compiled_chunk_step_equals_eager():
     y_c, _, g_c = _run(compiled, x)
     assert rel_err(y_c, y_e) <= 1e-5
     assert all(rel_err(g_c[n], g) <= 1e-5 for n, g in g_e.items() if g is not None)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("compile", [False, True], ids=["eager", "compiled"])
+def test_fast_on_cuda_equals_reference_on_cpu(compile, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)  # the conv would otherwise round to TF32
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    fast, naive = memory_pair(heads=2, chunk_size=4, compile=compile)
+    x = torch.randn(2, 21, 16)
+    y_n, s_n, g_n = _run(naive, x)
+    y_f, s_f, g_f = _run(fast.cuda(), x.cuda())
+    assert rel_err(y_f.cpu(), y_n) <= 1e-5
+    assert all(rel_err(s_f.weights[n].cpu(), w) <= 1e-5 for n, w in s_n.weights.items())
+    assert all(rel_err(g_f[n].cpu(), g) <= 1e-5 for n, g in g_n.items() if g is not None)

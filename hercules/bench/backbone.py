@@ -1,6 +1,7 @@
 """Benchmark of augmented backbones: training-step and decode time of MAC / MAL / MAG against the plain backbone.
 
-For each backbone (a tiny in-process Llama and SmolLM2-135M by default) and each variant (the backbone, then
+For each backbone (a tiny in-process Llama and SmolLM2-135M by default; ``smollm2-135m-random`` is SmolLM2-135M's
+architecture with random weights, for machines that its weights do not reach) and each variant (the backbone, then
 MAC, MAL and MAG with memory in two decoder layers), in one run:
 
 - ``step``: forward + backward of a causal-LM loss on a ``[B, T]`` batch, all parameters trainable;
@@ -47,7 +48,16 @@ class Setting:
 SETTINGS = {
     "tiny": Setting("tiny", batch=4, seq_len=256, prompt_len=32, new_tokens=32),
     "smollm2-135m": Setting("smollm2-135m", batch=1, seq_len=512, prompt_len=32, new_tokens=32),
+    "smollm2-135m-random": Setting("smollm2-135m-random", batch=1, seq_len=512, prompt_len=32, new_tokens=32),
 }
+
+# SmolLM2-135M's architecture (its config.json), for timing where its weights cannot be loaded: on a GPU machine
+# that the 98 MB GGUF file does not reach, say. Times do not depend on the weights' values.
+SMOLLM2_135M_CONFIG = dict(
+    hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9, num_key_value_heads=3,
+    vocab_size=49152, max_position_embeddings=8192, rms_norm_eps=1e-5, rope_theta=100000.0,
+    tie_word_embeddings=True,
+)
 
 
 def load_backbone(name: str) -> nn.Module:
@@ -55,6 +65,12 @@ def load_backbone(name: str) -> nn.Module:
         from hercules.backbones.tiny import tiny_model
 
         return tiny_model("llama", num_hidden_layers=4)
+    if name == "smollm2-135m-random":
+        from transformers import AutoModelForCausalLM, LlamaConfig
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return AutoModelForCausalLM.from_config(LlamaConfig(**SMOLLM2_135M_CONFIG), dtype=torch.float32)
     from hercules.backbones.pretrained import load_pretrained
 
     return load_pretrained(name)[0]
@@ -157,7 +173,10 @@ def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument(
+        "--models", nargs="+", default=["tiny", "smollm2-135m"], choices=list(SETTINGS),
+        help="backbones to measure (smollm2-135m-random: SmolLM2-135M's shape, random weights, nothing to load)",
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (median taken)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--chunk-size", type=int, default=16, help="memory chunk size")

@@ -3,13 +3,17 @@
 Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memory with expansion 2):
 
 - ``fast``: Hercules' chunked path;
+- ``fast-compile``: the same with ``MemoryConfig(compile=True)`` (``torch.compile`` of the per-chunk step; asked
+  for with ``--compile`` or by naming it in ``--impls``);
 - ``naive``: Hercules' token-by-token reference (same semantics);
 - ``titans``: ``titans_pytorch.NeuralMemory`` 0.5.5 in its default mode, which takes every gradient at the
   initial weights of the call (an approximation: fast because it never reads its own updated state);
 - ``titans-bs``: the same with ``batch_size=c``, which updates the weights every chunk (our semantics).
 
-Each measurement runs in its own process (so peak memory is that configuration's alone) and the table gives
-ratios against the fast path measured in the same run. Peak memory is what the full-size steps add on top of the
+On CPU each measurement runs in its own process, so that the resident-set high-water mark is that
+configuration's alone; on CUDA one process per implementation measures all configurations (the allocator's peak
+is reset between them), which saves the start-up of a process per row. The table gives ratios against the fast
+path measured in the same run. Peak memory is what the full-size steps add on top of the
 memory in use after a short warm-up step: the CUDA allocator's peak on GPU, the resident-set high-water mark
 (``VmHWM``) on CPU.
 
@@ -29,7 +33,7 @@ from itertools import product
 
 import torch
 
-IMPLS = ("fast", "naive", "titans", "titans-bs")
+IMPLS = ("fast", "fast-compile", "naive", "titans", "titans-bs")
 BATCH = 2
 
 
@@ -46,7 +50,7 @@ def _peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def _build(impl: str, dim: int, chunk: int, device: str, compile_: bool):
+def _build(impl: str, dim: int, chunk: int, device: str):
     """A layer and a function ``x → y`` for one implementation."""
     if impl.startswith("titans"):
         from titans_pytorch import NeuralMemory as TitansMemory
@@ -64,7 +68,7 @@ def _build(impl: str, dim: int, chunk: int, device: str, compile_: bool):
         model={"kind": "mlp", "depth": 2, "expansion": 2.0},
         chunk_size=chunk,
         implementation="naive" if impl == "naive" else "chunked",
-        compile=compile_ and impl == "fast",
+        compile=impl == "fast-compile",
     )
     layer = NeuralMemory(dim, config).to(device)
     return layer, lambda x: layer(x)[0]
@@ -76,7 +80,6 @@ def measure(
     dim: int,
     chunk: int,
     device: str = "cpu",
-    compile_: bool = False,
     min_seconds: float = 3.0,
     max_steps: int = 20,
     clock: str = "wall",
@@ -87,7 +90,7 @@ def measure(
     what stays comparable between runs (with one thread it is the single-core throughput).
     """
     torch.manual_seed(0)
-    layer, forward = _build(impl, dim, chunk, device, compile_)
+    layer, forward = _build(impl, dim, chunk, device)
     x = torch.randn(BATCH, seq, dim, device=device)
 
     def step() -> None:
@@ -102,7 +105,7 @@ def measure(
     if cuda:
         torch.cuda.synchronize()
         base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
+        torch.cuda.reset_peak_memory_stats()  # so that several configurations can share one process
     else:
         base = _rss_bytes()
     step()  # warm-up at full size (and compilation)
@@ -119,30 +122,17 @@ def measure(
     return {"tokens_per_s": BATCH * seq * steps / elapsed, "peak_mib": peak / 2**20, "steps": steps}
 
 
-def _run_worker(impl: str, seq: int, dim: int, chunk: int, args: argparse.Namespace) -> dict:
-    cmd = [
-        sys.executable,
-        "-m",
-        "hercules.bench.memory",
-        "--worker",
-        impl,
-        str(seq),
-        str(dim),
-        str(chunk),
-        "--device",
-        args.device,
-        "--threads",
-        str(args.threads),
-        "--seconds",
-        str(args.seconds),
-        "--clock",
-        args.clock,
-    ]
-    if args.compile:
-        cmd.append("--compile")
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+def _run_worker(impl: str, configs: list[tuple[int, int, int]], args: argparse.Namespace) -> list[dict]:
+    """Measure ``configs`` of ``impl`` in a fresh process; one error row per configuration if it fails."""
+    cmd = [sys.executable, "-m", "hercules.bench.memory", "--worker", impl, *(f"{t}:{d}:{c}" for t, d, c in configs)]
+    cmd += ["--device", args.device, "--threads", str(args.threads), "--seconds", str(args.seconds)]
+    cmd += ["--clock", args.clock]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * len(configs))
+    except subprocess.TimeoutExpired:
+        return [{"error": f"timed out after {args.timeout * len(configs):.0f} s"} for _ in configs]
     if out.returncode != 0:
-        return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+        return [{"error": (out.stderr.strip().splitlines() or ["failed"])[-1]} for _ in configs]
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -153,15 +143,24 @@ def grid(quick: bool) -> list[tuple[int, int, int]]:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
+    """All rows, ordered by configuration then implementation."""
     from rich.progress import track
 
-    rows = []
-    jobs = [(cfg, impl) for cfg in grid(args.quick) for impl in args.impls]
-    for (seq, dim, chunk), impl in track(jobs, description="benchmarking", transient=True):
-        if impl == "naive" and seq > args.naive_max_len:
-            continue
-        rows.append({"impl": impl, "T": seq, "d": dim, "c": chunk} | _run_worker(impl, seq, dim, chunk, args))
-    return rows
+    impls = list(dict.fromkeys([*args.impls, *(["fast-compile"] if args.compile else [])]))
+    configs = {impl: [c for c in grid(args.quick) if impl != "naive" or c[0] <= args.naive_max_len] for impl in impls}
+    if args.device.startswith("cuda"):  # one process per implementation
+        jobs = [(impl, cfgs) for impl, cfgs in configs.items() if cfgs]
+    else:  # one process per row: the resident-set high-water mark cannot be reset
+        jobs = [(impl, [c]) for impl, cfgs in configs.items() for c in cfgs]
+    results = {}
+    for impl, cfgs in track(jobs, description="benchmarking", transient=True):
+        for cfg, row in zip(cfgs, _run_worker(impl, cfgs, args), strict=True):
+            results[impl, cfg] = row
+            print(json.dumps({"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | row), flush=True)  # a log
+    return [
+        {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | results[impl, cfg]
+        for cfg in grid(args.quick) for impl in impls if (impl, cfg) in results
+    ]
 
 
 def table(rows: list[dict], title: str):
@@ -186,7 +185,7 @@ def table(rows: list[dict], title: str):
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--worker", nargs=4, metavar=("IMPL", "T", "D", "C"), help=argparse.SUPPRESS)
+    parser.add_argument("--worker", nargs="+", metavar="IMPL T:D:C", help=argparse.SUPPRESS)
     parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--timeout", type=float, default=900.0, help="seconds per configuration before giving up"
     )
-    parser.add_argument("--compile", action="store_true", help="MemoryConfig(compile=True) for the fast path")
+    parser.add_argument("--compile", action="store_true", help="also measure fast-compile (torch.compile)")
     parser.add_argument(
         "--clock",
         choices=("wall", "process"),
@@ -209,11 +208,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.worker:
-        impl, seq, dim, chunk = args.worker
-        result = measure(
-            impl, int(seq), int(dim), int(chunk), args.device, args.compile, args.seconds, clock=args.clock
-        )
-        print(json.dumps(result))
+        impl, *configs = args.worker
+        rows = []
+        for cfg in configs:
+            seq, dim, chunk = map(int, cfg.split(":"))
+            rows.append(measure(impl, seq, dim, chunk, args.device, min_seconds=args.seconds, clock=args.clock))
+        print(json.dumps(rows))
         return
     from rich.console import Console
 
