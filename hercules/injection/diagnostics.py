@@ -36,7 +36,10 @@ def layer_diagnostics(model: nn.Module) -> dict[str, Tensor]:
         prefix = f"layer{index}/"
         last = layer.last
         if last:
-            gate = layer.gate.value(last["hidden"]).float()
+            # under mixed precision the stored hidden states are in the autocast dtype, the gate's weights not
+            weight = next(layer.gate.parameters(), None)
+            hidden = last["hidden"] if weight is None else last["hidden"].to(weight.dtype)
+            gate = layer.gate.value(hidden).float()
             added = (gate * last["memory_out"].float()).norm()
             out[prefix + "gate_mean"] = gate.mean()
             out[prefix + "gate_std"] = gate.std() if gate.numel() > 1 else gate.new_zeros(())
