@@ -66,6 +66,10 @@ def test_exact_match_and_contains():
     assert not contains("Mary is in the kitchenette.", "kitchen")
     assert contains("She has the milk and the apple", "apple,milk")
     assert not contains("She has the milk", "apple,milk")
+    # a comma in the output separates words; spaces around list commas do not matter
+    assert contains("The kitchen, then the hallway.", "kitchen")
+    assert exact_match("Apple, milk.", "apple,milk")
+    assert not exact_match("Apple, milk, egg.", "apple,milk")
 
 
 def test_tasks_beyond_qa10_use_target_words_as_labels():

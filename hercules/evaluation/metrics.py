@@ -74,10 +74,11 @@ def babilong_score(output: str, target: str, question: str, task: str) -> bool:
 
 
 def normalize(text: str) -> str:
-    """Lower-case, drop punctuation and articles, collapse spaces (SQuAD-style normalisation)."""
+    """Lower-case, drop punctuation and articles, collapse spaces (SQuAD-style normalisation); commas, which
+    separate the items of list answers, are kept with no space around them (``"apple, milk"`` → ``"apple,milk"``)."""
     text = re.sub(r"[^a-z0-9, ]", " ", text.lower())
     text = re.sub(r"\b(a|an|the)\b", " ", text)
-    return " ".join(text.split())
+    return re.sub(r" ?, ?", ",", " ".join(text.split())).strip(",")
 
 
 def exact_match(output: str, target: str) -> bool:
@@ -86,9 +87,10 @@ def exact_match(output: str, target: str) -> bool:
 
 
 def contains(output: str, target: str) -> bool:
-    """Every comma-separated part of the target occurs as whole words in the normalised output."""
-    words = f" {normalize(output)} "
-    return all(f" {normalize(p)} " in words for p in target.split(",") if p.strip())
+    """Every comma-separated part of the target occurs as whole words in the normalised output (a comma in the
+    output separates words: ``"The kitchen, then ..."`` contains ``kitchen``)."""
+    words = f" {normalize(output).replace(',', ' ')} "
+    return all(f" {normalize(p)} " in words for p in target.split(",") if normalize(p))
 
 
 METRICS = {"babilong": babilong_score, "exact_match": exact_match, "contains": contains}
