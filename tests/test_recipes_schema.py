@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from hercules.recipes.data import babilong_item, build_items
@@ -107,3 +109,47 @@ def test_sentence_answers_follow_the_location_prompt(byte_tok):
                            "office")
     item = babilong_item(other, byte_tok, BabilongTrainData(answer="sentence"))
     assert byte_tok.decode([t for t in item["labels"] if t != -100][:-1]) == "office"
+
+
+PLUGIN_MODULE = '''
+from typing import Literal
+
+from hercules.memory import register_memory_model
+from hercules.memory.models.base import MemoryModel
+from hercules.registry import PluginConfig
+
+
+class DoubledConfig(PluginConfig):
+    kind: Literal["doubled-linear-plugin"] = "doubled-linear-plugin"
+
+
+@register_memory_model("doubled-linear-plugin", DoubledConfig)
+class DoubledLinear(MemoryModel):
+    def __init__(self, config, dim, heads):
+        super().__init__(config, dim, heads)
+        self.add_weight("w", dim, dim)
+
+    def functional(self, weights, x):
+        return 2 * x @ weights["w"]
+'''
+
+
+def test_recipe_plugins_are_imported_before_validation(tmp_path, monkeypatch):
+    """A recipe can name a component that a third-party module registers, by listing the module under plugins."""
+    (tmp_path / "recipe_plugin_mod.py").write_text(PLUGIN_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    augment = {"injection": {"kind": "mal"}, "layers": [0],
+               "memory": {"model": {"kind": "doubled-linear-plugin"}}}
+    with pytest.raises(RecipeError, match="doubled-linear-plugin"):  # unknown until its module is imported
+        validate_recipe(BASE | {"augment": augment})
+    try:
+        recipe = validate_recipe(BASE | {"augment": augment, "plugins": ["recipe_plugin_mod"]})
+        assert type(recipe.augment.memory.model).__name__ == "DoubledConfig"
+    finally:
+        from hercules.memory import MEMORY_MODELS
+
+        if "doubled-linear-plugin" in MEMORY_MODELS:
+            MEMORY_MODELS.unregister("doubled-linear-plugin")
+        sys.modules.pop("recipe_plugin_mod", None)
+    with pytest.raises(RecipeError, match=r"plugins: cannot import 'no_such_plugin_mod' \(ModuleNotFoundError"):
+        validate_recipe(BASE | {"plugins": ["no_such_plugin_mod"]})

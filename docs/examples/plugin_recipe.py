@@ -1,6 +1,6 @@
 """Use a recipe that names your own plugins: import your package, then load the recipe (and run it)."""
 
-import my_plugins  # noqa: F401 - registers lowrank, fixed, tanh and after_attention
+import my_plugins  # noqa: F401 - registers lowrank, fixed, tanh and after_attention (the recipe also lists it)
 import torch
 
 from hercules.injection import memory_layers

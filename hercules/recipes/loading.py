@@ -9,6 +9,7 @@ Examples:
 from __future__ import annotations
 
 import difflib
+import importlib
 import re
 import types
 import typing
@@ -143,7 +144,23 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     return validate_recipe(data, source=str(path))
 
 
+def import_plugins(data: dict[str, Any], source: str = "recipe") -> None:
+    """Import the modules listed under ``plugins`` (their components register themselves on import)."""
+    modules = data.get("plugins") or []
+    if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
+        raise RecipeError(f"{source}: plugins = {modules!r}: expected a list of module names, e.g. [my_package.memory]")
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # noqa: BLE001 - any import failure is the recipe's problem to report
+            raise RecipeError(
+                f"{source}: plugins: cannot import {name!r} ({type(err).__name__}: {err}); install the package that "
+                f"provides it or put its folder on PYTHONPATH"
+            ) from None
+
+
 def validate_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
+    import_plugins(data, source)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:

@@ -79,6 +79,10 @@ class Recipe(_Section):
     description: str = Field("", description="what the recipe is for")
     seed: int = Field(0, description="seed of model initialisation, data order and sampling")
     output_dir: Path = Field(Path("runs"), description="folder under which the run folder is created")
+    plugins: list[str] = Field(
+        [], description="Python modules imported before the rest of the recipe is validated, so that the "
+        "components they register (memory models, rules, gates, injections) can be named by kind",
+    )
     backbone: BackboneSettings = Field(description="the pretrained model")
     augment: AugmentConfig | None = Field(None, description="memory + injection (null: backbone without memory)")
     peft: PeftSettings | None = Field(None, description="LoRA / trainable-parameter preset (null: memory only; full fine-tuning without augment)")
