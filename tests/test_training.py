@@ -236,10 +236,10 @@ def test_sparse_logits_loss_equals_the_hf_loss_in_value_and_gradient(answer_len)
 def test_bf16_mixed_precision_trains_with_memory_diagnostics(tmp_path):
     """bf16 autocast (on CPU here, on GPU in practice) through an augmented model, diagnostics included: the
     memory layers keep bf16 hidden states, which the gate statistics must not feed to fp32 weights."""
+    from accelerate.state import AcceleratorState
+
     import hercules
     from hercules.injection.diagnostics import log_diagnostics
-
-    from accelerate.state import AcceleratorState
 
     def run(precision: str, out) -> list[dict]:
         AcceleratorState._reset_state()  # Accelerate keeps one precision per process; tests switch it

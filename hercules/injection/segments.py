@@ -30,9 +30,9 @@ from hercules.injection.state import MemoryStates, attach_states
 
 @dataclass
 class SegmentedOutput:
-    """Result of :func:`segmented_forward`: ``logits`` ``[B, T, V]``, the final memory ``states`` and the
-    mean next-token ``loss`` over all segments when labels were given (each segment's first label is predicted
-    from the memory only, since attention does not see the previous segment)."""
+    """Result of :func:`segmented_forward`: ``logits`` ``[B, T, V]``, the final memory ``states`` and, when labels
+    were given, the mean next-token ``loss`` over the targets inside each segment (the first token of a segment
+    is not a target: the previous segment's last position, which would predict it, is that segment's end)."""
 
     logits: Tensor
     states: MemoryStates
