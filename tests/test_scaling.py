@@ -1,6 +1,7 @@
-"""Two processes (DDP on CPU through `accelerate launch`) training memory + LoRA on a tiny backbone give the loss curve of one process with twice the
-gradient accumulation: the micro-batch stream is split by rank and gradients are averaged, so the optimizer steps
-are the same up to float summation order.
+"""Two processes (DDP, and FSDP with sharded parameters, on CPU through `accelerate launch`) training memory + LoRA
+on a tiny backbone give the loss curve and final weights of one process with twice the gradient accumulation: the
+micro-batch stream is split by rank and gradients are averaged, so the optimizer steps are the same up to float
+summation order.
 
 Accelerate 1.15 runs `accelerate launch --cpu --num_processes 2` as ONE process unless an MPI hostfile is given
 (its `--cpu` path is the simple launcher), so the two CPU processes are started with `--multi_gpu` and no visible
@@ -41,14 +42,22 @@ def _records(run_dir, kind):
     return [r for r in map(json.loads, (run_dir / "metrics.jsonl").read_text().splitlines()) if r["kind"] == kind]
 
 
+# How each data-parallel mode is asked of `accelerate launch` (CPU processes talk through gloo).
+LAUNCHERS = {
+    "ddp": ["--multi_gpu"],
+    "fsdp": ["--use_fsdp", "--fsdp_version", "2"],  # parameters sharded over the two processes
+}
+
+
 @pytest.mark.slow
-def test_two_processes_match_one_process_with_double_accumulation(tmp_path):
+@pytest.mark.parametrize("mode", list(LAUNCHERS))
+def test_two_processes_match_one_process_with_double_accumulation(tmp_path, mode):
     recipe = tmp_path / "scale.yaml"
     recipe.write_text(RECIPE.format(out=tmp_path / "runs"))
     env = os.environ | {"CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1", "PYTHONPATH": os.getcwd()}
     cli = ["-m", "hercules.cli.main", "recipe", "run", str(recipe)]
     two = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        [sys.executable, "-m", "accelerate.commands.launch", *LAUNCHERS[mode], "--num_processes", "2",
          "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
          "--main_process_port", str(_free_port()), *cli, "--set", "name=two"],
         env=env, capture_output=True, text=True, timeout=600,
