@@ -2,4 +2,4 @@
 # generated from the original bAbI test files hidden in book text.
 python -m hercules.evaluation.babilong_run --model smollm2-135m --tasks qa1,qa2,qa3,qa4,qa5 \
     --lengths 0k,1k,2k --samples 100 --source babi --babi-dir ../shared/data/babi \
-    --background ../shared/data/books --out runs/smollm2-babilong
+    --background ../shared/data/books --threads 2 --out runs/smollm2-babilong

@@ -211,9 +211,8 @@ def write_heatmap(results: dict[str, Any], path: str | Path) -> Path:
     ax.set_xlabel("context length (tokens)")
     name = Path(str(results.get("model", {}).get("name_or_path") or "model")).name
     counts = [n for row in results.get("counts", {}).values() for n in row.values() if n]
-    ax.set_title(
-        f"BABILong: {name}" + (f" (n={min(counts)}-{max(counts)}/cell)" if counts else ""), fontsize=9
-    )
+    n = "" if not counts else f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    ax.set_title(f"BABILong: {name}" + (f" (n={n}/cell)" if n else ""), fontsize=9)
     fig.colorbar(image, ax=ax, label="accuracy (%)")
     fig.tight_layout()
     path = Path(path)
