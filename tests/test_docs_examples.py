@@ -33,7 +33,7 @@ PLUGIN_PACKAGE = EXAMPLES / "my_plugins"
 SKIP_SHELL = {
     "install.sh": "installs packages; CI runs the same commands from README.md",
     "install_extras.sh": "installs packages",
-    "quickstart.sh": "about ten minutes on two CPU cores; the recipe itself is validated by the recipe tests",
+    "quickstart.sh": "minutes of training on two CPU cores; the recipe itself is validated by the recipe tests",
     "recipe_commands.sh": "runs the quickstart; validating recipes is tested by the recipe tests",
     "bench_commands.sh": "installs a package and runs benchmarks for minutes",
     "bench_babilong.sh": "a measurement of about an hour on CPU",
