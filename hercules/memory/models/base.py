@@ -61,8 +61,9 @@ class MemoryModel(nn.Module):
 
 def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> tuple[Tensor, ...]:
     """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[m, N, n]``,
-    ``[N, n, o]`` → ``m`` tensors ``[N, i, o]``. One batched matmul per weighting; no per-token ``[i, o]``."""
-    return tuple((x * w.unsqueeze(-1)).transpose(-1, -2) @ delta for w in token_weights.unbind(0))
+    ``[N, n, o]`` → ``m`` tensors ``[N, i, o]``. One batched matmul for all weightings (``δ`` broadcast over
+    ``m``: fewer, larger kernels than one per weighting); no per-token ``[i, o]``."""
+    return ((x * token_weights.unsqueeze(-1)).transpose(-1, -2) @ delta).unbind(0)
 
 
 def _silu_grad(z: Tensor) -> Tensor:
