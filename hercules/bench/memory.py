@@ -186,7 +186,10 @@ def table(rows: list[dict], title: str):
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", metavar="IMPL T:D:C", help=argparse.SUPPRESS)
-    parser.add_argument("--impls", nargs="+", default=list(IMPLS), choices=IMPLS)
+    parser.add_argument(
+        "--impls", nargs="+", default=[i for i in IMPLS if i != "fast-compile"], choices=IMPLS,
+        help="implementations to measure (default: all but fast-compile, which --compile adds)",
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seconds", type=float, default=3.0, help="minimum timed seconds per configuration")
