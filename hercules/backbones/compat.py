@@ -3,7 +3,7 @@
 The KV cache argument of models and decoder layers is called ``cache`` in recent releases and
 ``past_key_values`` in earlier ones (5.17, for example). A ``cache=`` given to a model that expects
 ``past_key_values`` is swallowed by its ``**kwargs`` without an error, so callers that pass a cache by keyword ask
-:func:`cache_argument` for the name. Activation checkpointing is switched on by
+:func:`cache_argument` for the name (a wrapped decoder layer, :func:`cache_key`). Activation checkpointing is switched on by
 ``activation_checkpointing_enable`` in recent releases and ``gradient_checkpointing_enable`` before.
 
 Examples:
@@ -32,6 +32,15 @@ def cache_argument(model: nn.Module | Any) -> str:
     if inner is not None and inner() is not model:
         return cache_argument(inner())
     return "cache"
+
+
+def cache_key(kwargs: dict[str, Any], layer: nn.Module) -> str:
+    """The keyword under which a decoder ``layer`` receives the KV cache in a call with ``kwargs``: the one the
+    caller passed, else the one the layer's signature names (for a cache the wrapper creates itself)."""
+    for name in ("cache", "past_key_values"):
+        if name in kwargs:
+            return name
+    return cache_argument(layer)
 
 
 def enable_activation_checkpointing(model: nn.Module | Any) -> bool:

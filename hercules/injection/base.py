@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from hercules.backbones.adapters import Adapter
+from hercules.backbones.compat import cache_key
 from hercules.injection.registry import InjectionConfig
 from hercules.injection.state import MemoryStates, cache_states
 from hercules.memory import MemoryConfig, MemoryState, NeuralMemory, build_gate
@@ -97,10 +98,11 @@ class MemoryLayer(nn.Module):
         checkpointing = (
             getattr(self.base_layer, "gradient_checkpointing", False) and self.training and torch.is_grad_enabled()
         )
+        key = cache_key(kwargs, self.base_layer)
         if checkpointing:  # as HF's checkpointed layers do: a replayed layer must not write the KV cache twice
-            kwargs.update({k: None for k in ("cache", "past_key_values") if k in kwargs})
+            kwargs.update({key: None} if key in kwargs else {})
             kwargs.update({"use_cache": False} if "use_cache" in kwargs else {})
-        on_cache = cache_states(kwargs.get("cache", kwargs.get("past_key_values")), create=True)
+        on_cache = cache_states(kwargs.get(key), create=True)
         state = None
         if on_cache is not None and self.layer_idx in on_cache:
             state = on_cache[self.layer_idx]

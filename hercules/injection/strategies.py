@@ -29,6 +29,7 @@ from pydantic import Field
 from torch import Tensor, nn
 from transformers import DynamicCache
 
+from hercules.backbones.compat import cache_key
 from hercules.injection.base import MemoryLayer
 from hercules.injection.chunk_recurrent import chunk_spans, mask_sizes, slice_layer_kwargs
 from hercules.injection.registry import InjectionConfig, register_injection
@@ -139,8 +140,7 @@ class MAC(MemoryLayer):
             raise TypeError("MAC(write='attention_output') needs the decoder layer's arguments by keyword")
         length = hidden_states.shape[1]
         state = self.start_state(state, hidden_states)
-        # transformers names the layer's cache argument `cache` since 5.2x and `past_key_values` before
-        key = "cache" if "cache" in kwargs else "past_key_values" if "past_key_values" in kwargs else "cache"
+        key = cache_key(kwargs, self.base_layer)  # `cache` in recent transformers, `past_key_values` before
         cache = kwargs.get(key)
         cache = cache if cache is not None else DynamicCache()
         past = cache.get_seq_length(self.layer_idx) if self.layer_idx < len(cache.layers) else 0
