@@ -152,15 +152,12 @@ def run(args: argparse.Namespace) -> list[dict]:
         jobs = [(impl, cfgs) for impl, cfgs in configs.items() if cfgs]
     else:  # one process per row: the resident-set high-water mark cannot be reset
         jobs = [(impl, [c]) for impl, cfgs in configs.items() for c in cfgs]
-    results = {}
+    rows = {}
     for impl, cfgs in track(jobs, description="benchmarking", transient=True):
-        for cfg, row in zip(cfgs, _run_worker(impl, cfgs, args), strict=True):
-            results[impl, cfg] = row
-            print(json.dumps({"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | row), flush=True)  # a log
-    return [
-        {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | results[impl, cfg]
-        for cfg in grid(args.quick) for impl in impls if (impl, cfg) in results
-    ]
+        for cfg, result in zip(cfgs, _run_worker(impl, cfgs, args), strict=True):
+            rows[impl, cfg] = {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | result
+            print(json.dumps(rows[impl, cfg]), flush=True)  # a log line per row as it arrives
+    return [rows[impl, cfg] for cfg in grid(args.quick) for impl in impls if (impl, cfg) in rows]
 
 
 def table(rows: list[dict], title: str):
