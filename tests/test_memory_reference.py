@@ -97,12 +97,35 @@ def test_causal_conv_fast_equals_naive_and_streams():
         torch.testing.assert_close(a, b)
     first, cache = causal_conv1d(x[:, :5], weight)
     second, _ = causal_conv1d(x[:, 5:], weight, cache)
-    torch.testing.assert_close(torch.cat([first, second], 1), fast)
+    streamed = torch.cat([first, second], 1)
+    torch.testing.assert_close(streamed, fast)
+    # gradients flow back through the carried cache as through the whole sequence
+    grads_streamed = torch.autograd.grad(streamed.square().sum(), [x, weight])
+    for a, b in zip(grads_streamed, grads_naive, strict=True):
+        torch.testing.assert_close(a, b)
     # causal: output t depends on inputs t-3..t only
     (grad_x,) = torch.autograd.grad(fast[:, 6].sum(), x)
     assert torch.equal(grad_x[:, 7:], torch.zeros_like(grad_x[:, 7:])) and torch.equal(
         grad_x[:, :3], torch.zeros_like(grad_x[:, :3])
     )
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 16, 33])
+def test_doubling_cumprod_equals_cumprod_with_zeros(length):
+    """The scan used on CUDA (its backward needs no host synchronisation) against ``torch.cumprod``."""
+    from hercules.ops.memory_update_chunked import doubling_cumprod
+
+    torch.manual_seed(length)
+    x = torch.rand(3, 2, length, dtype=torch.float64)
+    x[0, 0, length // 2] = 0.0  # one zero
+    x[1, 1, ::3] = 0.0  # several
+    x.requires_grad_(True)
+    cotangent = torch.randn(3, 2, length, dtype=torch.float64)
+    fast, ref = doubling_cumprod(x), torch.cumprod(x, dim=-1)
+    torch.testing.assert_close(fast, ref)
+    (g_fast,) = torch.autograd.grad(fast, x, cotangent)
+    (g_ref,) = torch.autograd.grad(ref, x, cotangent)
+    torch.testing.assert_close(g_fast, g_ref)
 
 
 @pytest.mark.slow

@@ -10,8 +10,9 @@ and (1 − α) (``P^x_{a..b} = Π_{j=a}^{b} x_j``, an empty product is 1)::
 
 A weighted sum of per-token gradients is the gradient of the weighted loss, Σ_t w_t ∇ℓ_t = J^T(2 w ⊙ (W0(k) − v)),
 so both sums come from one forward and one backward pass (in closed form for the built-in memory models, a vmapped
-two-cotangent vector-Jacobian product for any other): no per-token copy of the weights is ever formed. Everything is ordinary differentiable torch, so gradients reach the projections
-that produce q, k, v, θ, η, α and the initial weights.
+two-cotangent vector-Jacobian product for any other): no per-token copy of the weights is ever formed. Everything
+is differentiable (ordinary torch, and one small autograd function with its backward written out), so gradients
+reach the projections that produce q, k, v, θ, η, α and the initial weights.
 """
 
 from __future__ import annotations
@@ -21,30 +22,51 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn, _rows
+from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn
 
 ReadAndGradients = Callable[
-    [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, tuple[Tensor, ...]]]
+    [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]
 ]
-"""``(weights, q, k, v, token_weights [m, N, n]) → (W(q), name → m sums Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖² [N, ...])``."""
+"""``(weights, q, k, v, token_weights [N, m, n]) → (W(q), name → Σ_t w_{:,m,t} ∇_W ‖W(k_t) − v_t‖² [N, m, ...])``."""
+
+
+def cumulative_product(x: Tensor) -> Tensor:
+    """Inclusive cumulative product over the last dimension, ``P[.., s] = Π_{j≤s} x_j``.
+
+    ``torch.cumprod`` except on CUDA, where its backward asks the host whether the input holds a zero (a
+    synchronisation that CUDA-graph capture forbids): there a doubling scan of ``⌈log₂ n⌉`` multiplications,
+    exact with zeros too, and free of synchronisation forward and backward.
+    """
+    if x.device.type != "cuda":
+        return torch.cumprod(x, dim=-1)
+    return doubling_cumprod(x)
+
+
+def doubling_cumprod(x: Tensor) -> Tensor:
+    """Hillis–Steele scan: after the step with shift ``s``, ``x_t`` holds the product of the ``2s`` last inputs."""
+    n, shift = x.shape[-1], 1
+    while shift < n:
+        x = torch.cat([x[..., :shift], x[..., shift:] * x[..., :-shift]], dim=-1)
+        shift *= 2
+    return x
 
 
 def _segment_products(x: Tensor) -> Tensor:
     """``P[.., t, s] = Π_{j=t+1}^{s} x_j`` for ``s ≥ t`` and 0 for ``s < t``; ``x`` ``[..., n]`` → ``[..., n, n]``.
 
-    Built with a cumulative product over a masked matrix (exact with zeros, no logs or divisions).
+    A cumulative product over a masked matrix (exact with zeros, no logs or divisions).
     """
     n = x.shape[-1]
     idx = torch.arange(n, device=x.device)
     later = idx[None, :] > idx[:, None]
     factors = torch.where(later, x.unsqueeze(-2), torch.ones((), dtype=x.dtype, device=x.device))
-    return torch.cumprod(factors, dim=-1) * (~later.T).to(x.dtype)
+    return cumulative_product(factors) * (~later.T).to(x.dtype)
 
 
 def _suffix_products(x: Tensor) -> Tensor:
     """``P[.., s] = Π_{j=s+1}^{n} x_j`` (exclusive products from the end, 1 for the last); ``[..., n]``."""
     ones = torch.ones_like(x[..., :1])
-    return torch.cat([x[..., 1:].flip(-1).cumprod(-1).flip(-1), ones], dim=-1)
+    return torch.cat([cumulative_product(x[..., 1:].flip(-1)).flip(-1), ones], dim=-1)
 
 
 def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Tensor]:
@@ -56,7 +78,7 @@ def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Ten
     keep = 1 - forget
     eta_seg = _segment_products(mom)
     keep_tail = _suffix_products(keep)  # [..., n]: P^{1−α}_{s+1..n}
-    eta_prefix = torch.cumprod(mom, dim=-1)  # P^η_{1..s}
+    eta_prefix = cumulative_product(mom)  # P^η_{1..s}
     return {
         "w_s": lr * eta_seg[..., -1],
         "w_m": lr * (eta_seg @ keep_tail.unsqueeze(-1)).squeeze(-1),
@@ -69,22 +91,52 @@ def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Ten
 def weighted_gradients(
     model_fn: ModelFn, weights: dict[str, Tensor], k: Tensor, v: Tensor, token_weights: Tensor
 ) -> dict[str, Tensor]:
-    """``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` for each of ``m`` weightings ``[m, N, n]`` → ``name → [m, N, ...]``.
+    """``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` for ``m`` weightings ``[N, m, n]`` → ``name → [N, m, ...]``.
 
     Works for any memory model through ``torch.func``; built-in models provide a faster closed form.
     """
     pred, vjp_fn = torch.func.vjp(lambda w: model_fn(w, k), weights)
-    cotangents = 2 * token_weights.unsqueeze(-1) * (pred - v).unsqueeze(0)
+    cotangents = 2 * token_weights.movedim(1, 0).unsqueeze(-1) * (pred - v).unsqueeze(0)
     (grads,) = torch.func.vmap(vjp_fn)(cotangents)
-    return grads
+    return {n: g.movedim(0, 1) for n, g in grads.items()}
+
+
+class _StateUpdate(torch.autograd.Function):
+    """A chunk's end state from its start and its weighted gradient sums, with the backward written out.
+
+    ``W' = Π(1−α)·W + s0_in_m·S + G[:, 0]`` and ``S' = Πη·S + G[:, 1]``, the scalars per row ``[N, 3]``. Autograd
+    over three broadcast multiply-adds would run about twice the kernels (a reduction per broadcast scalar, a
+    zero-filled buffer per slice of ``G``); this is one node forward and one backward.
+    """
+
+    @staticmethod
+    def forward(ctx, w: Tensor, s: Tensor, g: Tensor, scalars: Tensor) -> tuple[Tensor, Tensor]:
+        c = scalars.view(*scalars.shape, *([1] * (w.dim() - 1))).unbind(1)
+        ctx.save_for_backward(w, s, scalars)
+        return torch.addcmul(torch.addcmul(g[:, 0], c[0], w), c[1], s), torch.addcmul(g[:, 1], c[2], s)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_w: Tensor | None, grad_s: Tensor | None):
+        w, s, scalars = ctx.saved_tensors
+        grad_w = torch.zeros_like(w) if grad_w is None else grad_w
+        grad_s = torch.zeros_like(s) if grad_s is None else grad_s
+        c = scalars.view(*scalars.shape, *([1] * (w.dim() - 1))).unbind(1)
+        pairs = ((grad_w, w), (grad_w, s), (grad_s, s))  # the gradients of the three scalars
+        dots = torch.stack([torch.linalg.vecdot(a.flatten(1), b.flatten(1)) for a, b in pairs], dim=1)
+        return (
+            grad_w * c[0],
+            torch.addcmul(grad_w * c[1], grad_s, c[2]),
+            torch.stack([grad_w, grad_s], 1),
+            dots,
+        )
 
 
 def generic_read_and_gradients(model_fn: ModelFn) -> ReadAndGradients:
     """A :data:`ReadAndGradients` for any ``model_fn``: a plain read plus :func:`weighted_gradients`."""
 
     def read_and_gradients(weights, q, k, v, token_weights):
-        grads = weighted_gradients(model_fn, weights, k, v, token_weights)
-        return model_fn(weights, q), {n: g.unbind(0) for n, g in grads.items()}
+        return model_fn(weights, q), weighted_gradients(model_fn, weights, k, v, token_weights)
 
     return read_and_gradients
 
@@ -122,20 +174,17 @@ def memory_update_chunked(
         coef = chunk_coefficients(
             *(x[:, : full * chunk_size].unflatten(1, (full, chunk_size)) for x in (lr, mom, forget))
         )
-        # negated weights give −Σ w g directly, so that each update below is one or two fused multiply-adds
-        token_weights = torch.stack([-coef["w_s"], -coef["w_m"]]).unbind(2)  # chunks × [2, N, c]
-        factors = zip(*(coef[n].unbind(1) for n in ("eta_all", "decay_all", "s0_in_m")), strict=True)
-        for i, (q_i, k_i, v_i, w_i, (eta_all, decay_all, s0_in_m)) in enumerate(
-            zip(chunks(q), chunks(k), chunks(v), token_weights, factors, strict=True)
+        # negated weights give −Σ w g directly; [N, 2, c] per chunk, the weights' weighting first
+        token_weights = torch.stack([-coef["w_m"], -coef["w_s"]], dim=2).unbind(1)
+        scalars = torch.stack([coef["decay_all"], coef["s0_in_m"], coef["eta_all"]], dim=-1).unbind(1)
+        for i, (q_i, k_i, v_i, w_i, scalars_i) in enumerate(
+            zip(chunks(q), chunks(k), chunks(v), token_weights, scalars, strict=True)
         ):
             y, grads = read_and_gradients(W, q_i, k_i, v_i, w_i)
             reads.append(y[:, max(0, read_from - i * chunk_size) :])
-            W = {
-                n: torch.addcmul(torch.addcmul(grads[n][1], _rows(decay_all, w), w), _rows(s0_in_m, w), S[n])
-                for n, w in W.items()
-            }
-            S = {n: torch.addcmul(grads[n][0], _rows(eta_all, s), s) for n, s in S.items()}
-        surprise = torch.stack([g[0].flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
+            for n in W:
+                W[n], S[n] = _StateUpdate.apply(W[n], S[n], grads[n], scalars_i)
+        surprise = torch.stack([g[:, 1].flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
     if full * chunk_size < length:  # the unfinished chunk is read, not written
         reads.append(model_fn(W, q[:, max(full * chunk_size, read_from) :]))
     y = torch.cat(reads, dim=1) if reads else q.new_zeros(rows, 0, v.shape[-1])

@@ -48,22 +48,22 @@ class MemoryModel(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Reads ``W(q)`` and weighted gradient sums ``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` of one chunk.
 
-        ``token_weights`` is ``[m, N, n]``; gradients come back as ``name → (m tensors [N, ...])``. This default
+        ``token_weights`` is ``[N, m, n]``; gradients come back as ``name → [N, m, ...]``. This default
         works for any :meth:`functional` through ``torch.func``; a subclass may override it with a closed form.
         """
-        grads = weighted_gradients(self.functional, weights, k, v, token_weights)
-        return self.functional(weights, q), {n: g.unbind(0) for n, g in grads.items()}
+        return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
 
 
-def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> tuple[Tensor, ...]:
-    """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[m, N, n]``,
-    ``[N, n, o]`` → ``m`` tensors ``[N, i, o]``. One batched matmul for all weightings (``δ`` broadcast over
-    ``m``: fewer, larger kernels than one per weighting); no per-token ``[i, o]``."""
-    return ((x * token_weights.unsqueeze(-1)).transpose(-1, -2) @ delta).unbind(0)
+def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
+    """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[N, m, n]``,
+    ``[N, n, o]`` → ``[N, m, i, o]``. One batched matrix product for all weightings (the weighted inputs stacked
+    as ``[N, m·i, n]``), and no per-token ``[i, o]``."""
+    weighted = x.transpose(-1, -2).unsqueeze(1) * token_weights.unsqueeze(-2)  # [N, m, i, n]
+    return (weighted.flatten(1, 2) @ delta).unflatten(1, (token_weights.shape[1], -1))
 
 
 def _silu_grad(z: Tensor) -> Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from pydantic import Field
 from torch import Tensor
 
@@ -40,5 +41,5 @@ class LinearMemory(MemoryModel):
 
     def read_and_gradients(self, weights, q, k, v, token_weights):
         """Closed form: ``∇_W ‖k W − v‖² = 2 k^T (k W − v)``."""
-        delta = 2 * (k @ weights["w"] - v)
-        return q @ weights["w"], {"w": weighted_outer(k, token_weights, delta)}
+        delta = torch.baddbmm(-v, k, weights["w"])  # k W − v; its factor 2 goes on the token weights
+        return q @ weights["w"], {"w": weighted_outer(k, 2 * token_weights, delta)}

@@ -58,21 +58,23 @@ class MLPMemory(MemoryModel):
 
     def read_and_gradients(self, weights, q, k, v, token_weights):
         """Closed form: one forward over queries and keys together, then backpropagation by hand."""
-        n = q.shape[1]
+        n, depth = q.shape[1], self.config.depth
         x = torch.cat([q, k], dim=1)
         inputs, pre = [], []  # per layer: its input and its pre-activation
         h = x
-        for i in range(self.config.depth):
+        for i in range(depth):
             if i > 0:
                 pre.append(h)
                 h = self.act(h)
             inputs.append(h[:, n:])
-            h = h @ weights[f"w{i}"]
-        out = x + h if self.config.residual else h
-        delta = 2 * (out[:, n:] - v)  # ∂ℓ/∂out for the keys
+            residual = self.config.residual and i == depth - 1
+            h = torch.baddbmm(x, h, weights[f"w{i}"]) if residual else h @ weights[f"w{i}"]
+        # ∂‖out − v‖²/∂out = 2 (out − v): the 2 goes on the [N, m, n] token weights, not on a [N, n, d] tensor
+        token_weights = 2 * token_weights
+        delta = h[:, n:] - v
         grads = {}
-        for i in reversed(range(self.config.depth)):
+        for i in reversed(range(depth)):
             grads[f"w{i}"] = weighted_outer(inputs[i], token_weights, delta)
             if i > 0:
                 delta = self.act_grad(delta @ weights[f"w{i}"].transpose(-1, -2), pre[i - 1][:, n:])
-        return out[:, :n], grads
+        return h[:, :n], grads

@@ -50,9 +50,9 @@ class SwiGLUMemory(MemoryModel):
         gate, up = x @ weights["gate"], x @ weights["up"]
         act = silu(gate)
         hidden = act * up
-        h = hidden @ weights["down"]
-        out = x + h if self.config.residual else h
-        delta = 2 * (out[:, n:] - v)
+        out = torch.baddbmm(x, hidden, weights["down"]) if self.config.residual else hidden @ weights["down"]
+        token_weights = 2 * token_weights  # ∂‖out − v‖²/∂out = 2 (out − v), the 2 on the small tensor
+        delta = out[:, n:] - v
         d_hidden = delta @ weights["down"].transpose(-1, -2)
         d_gate = ACTIVATION_GRADS["silu"](d_hidden * up[:, n:], gate[:, n:])
         d_up = d_hidden * act[:, n:]
