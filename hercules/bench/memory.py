@@ -5,6 +5,8 @@ Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memor
 - ``fast``: Hercules' chunked path;
 - ``fast-compile``: the same with ``MemoryConfig(compile=True)`` (``torch.compile`` of the per-chunk step; asked
   for with ``--compile`` or by naming it in ``--impls``);
+- ``fast-graph`` (CUDA only, measured by default there): the fast path replayed as CUDA graphs
+  (:func:`hercules.memory.cuda_graphs.capture_memory`, one capture per input shape, outside the timing);
 - ``naive``: Hercules' token-by-token reference (same semantics);
 - ``titans``: ``titans_pytorch.NeuralMemory`` 0.5.5 in its default mode, which takes every gradient at the
   initial weights of the call (an approximation: fast because it never reads its own updated state);
@@ -33,7 +35,7 @@ from itertools import product
 
 import torch
 
-IMPLS = ("fast", "fast-compile", "naive", "titans", "titans-bs")
+IMPLS = ("fast", "fast-compile", "fast-graph", "naive", "titans", "titans-bs")
 BATCH = 2
 
 
@@ -63,6 +65,7 @@ def _build(impl: str, dim: int, chunk: int, device: str):
         ).to(device)
         return layer, lambda x: layer(x)[0]
     from hercules.memory import MemoryConfig, NeuralMemory
+    from hercules.memory.cuda_graphs import capture_memory
 
     config = MemoryConfig(
         model={"kind": "mlp", "depth": 2, "expansion": 2.0},
@@ -71,7 +74,16 @@ def _build(impl: str, dim: int, chunk: int, device: str):
         compile=impl == "fast-compile",
     )
     layer = NeuralMemory(dim, config).to(device)
-    return layer, lambda x: layer(x)[0]
+    if impl != "fast-graph":
+        return layer, lambda x: layer(x)[0]
+    graphs = {}  # one capture per input shape
+
+    def replay(x):
+        if x.shape not in graphs:
+            graphs[x.shape] = capture_memory(layer, x)
+        return graphs[x.shape](x)[0]
+
+    return layer, replay
 
 
 def measure(
@@ -146,7 +158,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     """All rows, ordered by configuration then implementation."""
     from rich.progress import track
 
-    impls = list(dict.fromkeys([*args.impls, *(["fast-compile"] if args.compile else [])]))
+    impls = args.impls or [i for i in IMPLS if i not in ("fast-compile", "fast-graph")]
+    if args.impls is None and args.device.startswith("cuda"):
+        impls = ["fast", "fast-graph", *impls[1:]]
+    impls = list(dict.fromkeys([*impls, *(["fast-compile"] if args.compile else [])]))
     configs = {impl: [c for c in grid(args.quick) if impl != "naive" or c[0] <= args.naive_max_len] for impl in impls}
     if args.device.startswith("cuda"):  # one process per implementation
         jobs = [(impl, cfgs) for impl, cfgs in configs.items() if cfgs]
@@ -184,8 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", metavar="IMPL T:D:C", help=argparse.SUPPRESS)
     parser.add_argument(
-        "--impls", nargs="+", default=[i for i in IMPLS if i != "fast-compile"], choices=IMPLS,
-        help="implementations to measure (default: all but fast-compile, which --compile adds)",
+        "--impls", nargs="+", default=None, choices=IMPLS,
+        help="implementations to measure (default: all but fast-compile, which --compile adds, and fast-graph, "
+        "which is measured by default on CUDA only)",
     )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
