@@ -227,3 +227,42 @@ def test_multimodal_gemma3_text_decoder_is_augmented():
     x = ids(length=9)
     with torch.no_grad():
         assert (base(x).logits - model(x).logits).abs().max() <= 1e-6
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize(
+    "injection", [{"kind": "mal"}, {"kind": "mac", "persistent_tokens": 2}, {"kind": "mag"}]
+)
+def test_cuda_graph_training_equals_eager(injection, monkeypatch):
+    """memory.cuda_graphs: two SGD steps of an augmented model give the eager losses and gradients, and graphs
+    were really replayed (the second step reads the parameters the first step updated in place)."""
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    runs = {}
+    for graphs in (False, True):
+        torch.manual_seed(0)
+        memory = {**MEMORY, "cuda_graphs": graphs}
+        model = hercules.augment(
+            tiny_model("llama"), {"injection": injection, "layers": "all", "memory": memory}
+        )
+        model = open_gates(model).cuda().train()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        losses, grads = [], []
+        for step in range(2):
+            x = ids(length=13, seed=step).cuda()
+            loss = model(x, labels=x).loss
+            loss.backward()
+            losses.append(loss.item())
+            grads.append(
+                {n: p.grad.detach().clone() for n, p in memory_parameters(model) if p.grad is not None}
+            )
+            optimizer.step()
+            optimizer.zero_grad()
+        runs[graphs] = losses, grads
+        assert bool(graphs) == all(layer.memory._graphs for layer in memory_layers(model).values())
+    (eager_losses, eager_grads), (graph_losses, graph_grads) = runs[False], runs[True]
+    assert graph_losses == pytest.approx(eager_losses, rel=1e-5)
+    for eager, graphed in zip(eager_grads, graph_grads, strict=True):
+        assert eager.keys() == graphed.keys()
+        for name, g in eager.items():
+            torch.testing.assert_close(graphed[name], g, rtol=1e-4, atol=1e-6, msg=name)

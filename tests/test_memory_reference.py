@@ -183,3 +183,15 @@ def test_cuda_graph_capture_names_what_it_needs():
     fast, _ = memory_pair()
     with pytest.raises(ValueError, match="needs a CUDA tensor"):
         capture_memory(fast, torch.randn(1, 8, 16))
+
+
+def test_cuda_graphs_option_is_eager_where_it_does_not_apply():
+    """On CPU, in eval mode or with a carried state, ``cuda_graphs=True`` runs the eager path, bit for bit."""
+    plain, _ = memory_pair(heads=2, chunk_size=4)
+    graphs = type(plain)(16, plain.config.model_copy(update={"cuda_graphs": True}))
+    graphs.load_state_dict(plain.state_dict())
+    x = torch.randn(2, 9, 16)
+    y_p, s_p, g_p = _run(plain, x)
+    y_g, s_g, g_g = _run(graphs, x)
+    assert torch.equal(y_g, y_p) and not graphs._graphs
+    assert all(torch.equal(g_g[n], g) for n, g in g_p.items() if g is not None)

@@ -184,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise the device)")
     parser.add_argument(
+        "--cuda-graphs", action="store_true",
+        help="memory.cuda_graphs: training steps replay the memory as CUDA graphs",
+    )
+    parser.add_argument(
         "--clock", choices=list(CLOCKS), default="wall",
         help="wall time, or this process's CPU time (steadier on a shared CPU; use with --threads 1)",
     )
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     _clock, _device = CLOCKS[args.clock], torch.device(args.device)
     if _device.type == "cuda" and args.clock == "process":
         parser.error("--clock process measures host CPU time; use --clock wall with --device cuda")
-    memory = {"chunk_size": args.chunk_size, "heads": args.heads}
+    memory = {"chunk_size": args.chunk_size, "heads": args.heads, "cuda_graphs": args.cuda_graphs}
     results = {name: measure(SETTINGS[name], args.rounds, memory) for name in args.models}
     render(results, SETTINGS)
     if args.json:

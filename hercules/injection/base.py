@@ -82,7 +82,8 @@ class MemoryLayer(nn.Module):
 
     def read_write(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         """Run the memory on ``x`` ``[B, T, D]`` with the layer's state; records the new state in ``ctx``."""
-        y, ctx["new_state"] = self.memory(x, self.start_state(ctx["state"], x))
+        state = ctx["state"] if ctx["state"] is not None else self.initial_state(x.shape[0], x.device)
+        y, ctx["new_state"] = self.memory(x, state)  # None: the memory's own fresh state (graphs may apply)
         return y
 
     def mix(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:

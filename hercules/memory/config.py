@@ -56,6 +56,12 @@ class MemoryConfig(BaseModel):
         "on a CPU core at d=64, c=16, after about 45 s of compilation; no gain measured on an H100, where the "
         "chunk loop's kernel launches dominate).",
     )
+    cuda_graphs: bool = Field(
+        False,
+        description="On CUDA, in training (grad enabled, no autocast) and from a fresh state: replay the layer's "
+        "forward and backward as CUDA graphs, captured once per input shape (hercules.memory.cuda_graphs; the "
+        "chunk loop is launch-bound on a GPU). Outputs live in the graph's buffers until the next call.",
+    )
     implementation: Literal["chunked", "naive"] = Field(
         "chunked",
         description="chunked: the fast path; naive: the token-by-token reference (slow, for checks).",

@@ -3,7 +3,8 @@
 On a GPU the chunked update is bound by kernel launches, not arithmetic: each chunk runs a few dozen small
 kernels forward and backward, one after the other, so a 2048-token sequence at chunk size 16 issues thousands
 of launches from Python. :func:`capture_memory` records them once as two CUDA graphs (forward, backward) and
-replays each with a single launch.
+replays each with a single launch. ``MemoryConfig(cuda_graphs=True)`` does this inside the layer, for the calls
+where it applies (training on CUDA from a fresh state, without autocast); everything else runs eagerly.
 
 Graphs are static, which is what the caller accepts in exchange:
 
@@ -33,7 +34,7 @@ class _FlatOutputs(nn.Module):
         self.memory = memory
 
     def forward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        y, state = self.memory(x)
+        y, state = self.memory.forward_eager(x)
         return y, state.tensors()
 
 

@@ -6,6 +6,8 @@ The exact semantics (chunks, momentum, forgetting) are those of :mod:`hercules.o
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -64,6 +66,7 @@ class NeuralMemory(nn.Module):
         self.out_proj = nn.Linear(inner, dim, bias=False)
         if config.zero_init_output:
             nn.init.zeros_(self.out_proj.weight)
+        self._graphs: dict[tuple, Callable] = {}  # config.cuda_graphs: captured runs by input signature
 
     @property
     def naive(self) -> bool:
@@ -123,6 +126,39 @@ class NeuralMemory(nn.Module):
 
     def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """Read and write the memory for ``x`` ``[B, T, D]``; returns ``y`` ``[B, T, D]`` and the new state."""
+        if state is None and self._graphs_apply(x):
+            return self._replay(x)
+        return self.forward_eager(x, state)
+
+    def _graphs_apply(self, x: Tensor) -> bool:
+        """Whether this call runs as CUDA graphs (``config.cuda_graphs``, training on CUDA, no autocast)."""
+        return (
+            self.config.cuda_graphs
+            and x.is_cuda
+            and self.training
+            and torch.is_grad_enabled()
+            and not torch.is_autocast_enabled(x.device.type)
+            and not self.naive
+        )
+
+    def _replay(self, x: Tensor) -> tuple[Tensor, MemoryState]:
+        """Replay (capturing on first use) the graphs for ``x``'s signature. Parameters moved or replaced since
+        a capture change their addresses, which invalidates every capture."""
+        from hercules.memory.cuda_graphs import capture_memory
+
+        addresses = tuple(p.data_ptr() for p in self.parameters())
+        key = (tuple(x.shape), x.dtype, x.device, x.requires_grad)
+        if any(k[-1] != addresses for k in self._graphs):
+            self._graphs.clear()
+        run = self._graphs.get((*key, addresses))
+        if run is None:
+            run = self._graphs[(*key, addresses)] = capture_memory(
+                self, x.detach().clone().requires_grad_(x.requires_grad)
+            )
+        return run(x)
+
+    def forward_eager(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
+        """:meth:`forward` without CUDA graphs."""
         batch = x.shape[0]
         if state is None:
             state = self.init_state(batch, x.device)
