@@ -10,7 +10,6 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange
 from torch import Tensor, nn
 
 from hercules.memory.config import MemoryConfig
@@ -21,6 +20,18 @@ from hercules.ops import causal_conv1d, causal_conv1d_naive
 from hercules.registry import build
 
 RATE_NAMES = ("lr", "mom", "forget")
+
+
+# Layout changes below are plain views and permutes rather than einops patterns: a decoding step calls this layer
+# once per token, and parsing sixteen patterns per call was about a third of its host time.
+def _to_rows(x: Tensor) -> Tensor:
+    """``[B, T, H, ...]`` → ``[B·H, T, ...]``: one row per sample and head."""
+    return x.transpose(1, 2).flatten(0, 1)
+
+
+def _from_rows(y: Tensor, batch: int) -> Tensor:
+    """``[B·H, T, d]`` → ``[B, T, H·d]``."""
+    return y.unflatten(0, (batch, -1)).transpose(1, 2).flatten(2)
 
 
 def _norm(group: dict[str, Tensor]) -> Tensor:
@@ -102,7 +113,7 @@ class NeuralMemory(nn.Module):
         if self.conv_weight is not None:
             conv = causal_conv1d_naive if self.naive else causal_conv1d
             qkv, conv_cache = conv(qkv, self.conv_weight, conv_cache)
-        q, k, v = rearrange(qkv, "b t (three h d) -> three b t h d", three=3, h=self.heads)
+        q, k, v = qkv.unflatten(-1, (3, self.heads, -1)).unbind(-3)  # each [B, T, H, d]
         if self.config.qk_norm:
             q, k = F.normalize(F.silu(q), dim=-1), F.normalize(F.silu(k), dim=-1)
         if self.config.value_norm:
@@ -117,11 +128,11 @@ class NeuralMemory(nn.Module):
         state = state if state is not None else self.init_state(x.shape[0], x.device)
         inner = self.heads * self.dim_head
         q = F.linear(self.norm(x), self.to_qkv.weight[:inner])
-        q = rearrange(q, "b t (h d) -> (b h) t d", h=self.heads)
+        q = _to_rows(q.unflatten(-1, (self.heads, -1)))
         if self.config.qk_norm:
             q = F.normalize(F.silu(q), dim=-1)
-        weights = {n: rearrange(w, "b h ... -> (b h) ...") for n, w in state.weights.items()}
-        y = rearrange(self.model.functional(weights, q), "(b h) t d -> b t (h d)", b=x.shape[0])
+        weights = {n: w.flatten(0, 1) for n, w in state.weights.items()}
+        y = _from_rows(self.model.functional(weights, q), x.shape[0])
         return self.out_proj(y.to(x.dtype))
 
     def forward(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
@@ -166,11 +177,11 @@ class NeuralMemory(nn.Module):
             raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         new, conv_cache = self.project(x, state.conv)
         seq = {n: torch.cat([state.pending[n], new[n]], dim=1) for n in new}
-        tokens = {n: rearrange(seq[n], "b t h ... -> (b h) t ...") for n in seq}
+        tokens = {n: _to_rows(t) for n, t in seq.items()}
         result = self.rule.update(
             self.model,
-            {n: rearrange(w, "b h ... -> (b h) ...") for n, w in state.weights.items()},
-            {n: rearrange(s, "b h ... -> (b h) ...") for n, s in state.momentum.items()},
+            {n: w.flatten(0, 1) for n, w in state.weights.items()},
+            {n: s.flatten(0, 1) for n, s in state.momentum.items()},
             tokens["q"],
             tokens["k"],
             tokens["v"],
@@ -179,12 +190,12 @@ class NeuralMemory(nn.Module):
             naive=self.naive,
             read_from=state.pending_tokens,
         )
-        y = rearrange(result.y, "(b h) t d -> b t (h d)", b=batch)
+        y = _from_rows(result.y, batch)
         total = seq["q"].shape[1]
         keep = total % self.config.chunk_size
         new_state = MemoryState(
-            weights={n: rearrange(w, "(b h) ... -> b h ...", b=batch) for n, w in result.weights.items()},
-            momentum={n: rearrange(s, "(b h) ... -> b h ...", b=batch) for n, s in result.momentum.items()},
+            weights={n: w.unflatten(0, (batch, -1)) for n, w in result.weights.items()},
+            momentum={n: s.unflatten(0, (batch, -1)) for n, s in result.momentum.items()},
             pending={n: t[:, total - keep :] for n, t in seq.items()},
             conv=conv_cache,
         )
