@@ -90,6 +90,11 @@ def build_variant(name: str, variant: str, memory: dict) -> nn.Module:
 CLOCKS = {"wall": time.perf_counter, "process": time.process_time}
 _clock = time.perf_counter
 _device = torch.device("cpu")
+_autocast: torch.dtype | None = None  # --precision bf16: steps and decoding under torch.autocast
+
+
+def _precision():
+    return torch.autocast(_device.type, dtype=_autocast or torch.float32, enabled=_autocast is not None)
 
 
 def _sync() -> None:
@@ -108,7 +113,9 @@ def _timed(fn: Callable[[], object]) -> float:
 def step_fn(model: nn.Module, ids: torch.Tensor) -> Callable[[], None]:
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        model(ids, labels=ids, use_cache=False).loss.backward()
+        with _precision():
+            loss = model(ids, labels=ids, use_cache=False).loss
+        loss.backward()
 
     return step
 
@@ -117,7 +124,8 @@ def decode_fns(model: nn.Module, prompt: torch.Tensor, new_tokens: int) -> tuple
     def generate(n: int) -> Callable[[], None]:
         @torch.no_grad()
         def run() -> None:
-            model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
+            with _precision():
+                model.generate(prompt, max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
 
         return run
 
@@ -154,7 +162,10 @@ def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, 
     from rich.table import Table
 
     table = Table(title="Augmented vs plain backbone: memory in 2 layers, median of interleaved rounds")
-    table.caption = f"device: {_device}, clock: {_clock.__name__}, torch threads: {torch.get_num_threads()}"
+    precision = "bf16 autocast" if _autocast is not None else "fp32"
+    table.caption = (
+        f"device: {_device}, {precision}, clock: {_clock.__name__}, torch threads: {torch.get_num_threads()}"
+    )
     for column in ("backbone", "step / decode", "variant", "step ms", "step ×", "decode ms/token", "decode ×"):
         table.add_column(column, justify="right" if "ms" in column or "×" in column else "left")
     for name, per_variant in results.items():
@@ -184,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise the device)")
     parser.add_argument(
+        "--precision", choices=("fp32", "bf16"), default="fp32",
+        help="bf16: training steps and decoding under torch.autocast(bfloat16), weights in fp32",
+    )
+    parser.add_argument(
         "--cuda-graphs", action="store_true",
         help="memory.cuda_graphs: training steps replay the memory as CUDA graphs",
     )
@@ -195,8 +210,9 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
         torch.set_num_threads(args.threads)
-    global _clock, _device
+    global _clock, _device, _autocast
     _clock, _device = CLOCKS[args.clock], torch.device(args.device)
+    _autocast = torch.bfloat16 if args.precision == "bf16" else None
     if _device.type == "cuda" and args.clock == "process":
         parser.error("--clock process measures host CPU time; use --clock wall with --device cuda")
     memory = {"chunk_size": args.chunk_size, "heads": args.heads, "cuda_graphs": args.cuda_graphs}
@@ -205,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.json:
         payload = {"settings": {n: asdict(SETTINGS[n]) for n in args.models}, "memory": memory,
                    "threads": torch.get_num_threads(), "clock": args.clock, "device": str(_device),
-                   "results": results}
+                   "precision": args.precision, "results": results}
         with open(args.json, "w") as f:
             json.dump(payload, f, indent=2)
 

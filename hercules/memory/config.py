@@ -54,11 +54,11 @@ class MemoryConfig(BaseModel):
         False,
         description="torch.compile each chunk's read-and-gradient step (fuses its small kernels: +17% tokens/s "
         "on a CPU core at d=64, c=16, after about 45 s of compilation; no gain measured on an H100, where the "
-        "chunk loop's kernel launches dominate).",
+        "chunk loop's kernel launches dominate: see cuda_graphs).",
     )
     cuda_graphs: bool = Field(
         False,
-        description="On CUDA, in training (grad enabled, no autocast) and from a fresh state: replay the layer's "
+        description="On CUDA, in training (grad enabled) and from a fresh state: replay the layer's "
         "forward and backward as CUDA graphs, captured once per input shape (hercules.memory.cuda_graphs; the "
         "chunk loop is launch-bound on a GPU). Outputs live in the graph's buffers until the next call.",
     )

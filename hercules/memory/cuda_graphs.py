@@ -4,7 +4,7 @@ On a GPU the chunked update is bound by kernel launches, not arithmetic: each ch
 kernels forward and backward, one after the other, so a 2048-token sequence at chunk size 16 issues thousands
 of launches from Python. :func:`capture_memory` records them once as two CUDA graphs (forward, backward) and
 replays each with a single launch. ``MemoryConfig(cuda_graphs=True)`` does this inside the layer, for the calls
-where it applies (training on CUDA from a fresh state, without autocast); everything else runs eagerly.
+where it applies (training on CUDA from a fresh state, with or without autocast); everything else runs eagerly.
 
 Graphs are static, which is what the caller accepts in exchange:
 
@@ -45,6 +45,7 @@ def capture_memory(
 
     Returns ``run(x) → (y, state)``, a drop-in for ``memory(x)`` under the constraints of the module docstring;
     gradients reach ``x`` (when ``example`` requires grad) and every parameter of ``memory``, as in eager mode.
+    Called under ``torch.autocast``, the graphs compute in its precision, whatever the context of later calls.
     ``memory`` itself is not modified; its parameters may be updated in place (an optimiser step) between calls.
 
     Examples:
@@ -63,9 +64,14 @@ def capture_memory(
         raise ValueError(
             "capture_memory: move the memory to the example's device first (memory.to(example.device))"
         )
-    flat = torch.cuda.make_graphed_callables(
-        _FlatOutputs(memory), (example,), num_warmup_iters=warmup, allow_unused_input=True
-    )
+    # Under autocast the graphs record its casts; its cache of cast weights must stay off during capture, or
+    # the graphs would keep casts made from the parameters' values at capture time.
+    autocast = torch.is_autocast_enabled("cuda")
+    dtype = torch.get_autocast_dtype("cuda") if autocast else None
+    with torch.autocast("cuda", dtype=dtype, enabled=autocast, cache_enabled=False):
+        flat = torch.cuda.make_graphed_callables(
+            _FlatOutputs(memory), (example,), num_warmup_iters=warmup, allow_unused_input=True
+        )
 
     def run(x: Tensor) -> tuple[Tensor, MemoryState]:
         if x.shape != example.shape or x.dtype != example.dtype or x.device != example.device:

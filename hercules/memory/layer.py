@@ -142,30 +142,22 @@ class NeuralMemory(nn.Module):
         return self.forward_eager(x, state)
 
     def _graphs_apply(self, x: Tensor) -> bool:
-        """Whether this call runs as CUDA graphs (``config.cuda_graphs``, training on CUDA, no autocast)."""
-        return (
-            self.config.cuda_graphs
-            and x.is_cuda
-            and self.training
-            and torch.is_grad_enabled()
-            and not torch.is_autocast_enabled(x.device.type)
-            and not self.naive
-        )
+        """Whether this call runs as CUDA graphs (``config.cuda_graphs``, training on CUDA with gradients)."""
+        return self.config.cuda_graphs and x.is_cuda and self.training and torch.is_grad_enabled() and not self.naive
 
     def _replay(self, x: Tensor) -> tuple[Tensor, MemoryState]:
-        """Replay (capturing on first use) the graphs for ``x``'s signature. Parameters moved or replaced since
-        a capture change their addresses, which invalidates every capture."""
+        """Replay (capturing on first use) the graphs for ``x``'s signature and the autocast state. Parameters
+        moved or replaced since a capture change their addresses, which invalidates every capture."""
         from hercules.memory.cuda_graphs import capture_memory
 
         addresses = tuple(p.data_ptr() for p in self.parameters())
-        key = (tuple(x.shape), x.dtype, x.device, x.requires_grad)
+        autocast = torch.get_autocast_dtype("cuda") if torch.is_autocast_enabled("cuda") else None
+        key = (tuple(x.shape), x.dtype, x.device, x.requires_grad, autocast, addresses)
         if any(k[-1] != addresses for k in self._graphs):
             self._graphs.clear()
-        run = self._graphs.get((*key, addresses))
+        run = self._graphs.get(key)
         if run is None:
-            run = self._graphs[(*key, addresses)] = capture_memory(
-                self, x.detach().clone().requires_grad_(x.requires_grad)
-            )
+            run = self._graphs[key] = capture_memory(self, x.detach().clone().requires_grad_(x.requires_grad))
         return run(x)
 
     def forward_eager(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
