@@ -195,3 +195,14 @@ def test_cuda_graphs_option_is_eager_where_it_does_not_apply():
     y_g, s_g, g_g = _run(graphs, x)
     assert torch.equal(y_g, y_p) and not graphs._graphs
     assert all(torch.equal(g_g[n], g) for n, g in g_p.items() if g is not None)
+
+
+def test_copies_start_without_captured_graphs():
+    import copy
+
+    memory, _ = memory_pair()
+    memory._graphs[("a key",)] = lambda x: x  # stands for a capture, bound to the original's parameters
+    clone = copy.deepcopy(memory)
+    assert clone._graphs == {} and memory._graphs
+    x = torch.randn(1, 5, 16)
+    assert torch.equal(clone(x)[0], memory(x)[0])

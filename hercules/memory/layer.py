@@ -23,7 +23,7 @@ RATE_NAMES = ("lr", "mom", "forget")
 
 
 # Layout changes below are plain views and permutes rather than einops patterns: a decoding step calls this layer
-# once per token, and parsing sixteen patterns per call was about a third of its host time.
+# once per token, and its sixteen patterns cost a sixth of its host time (257 → 215 µs per call on one CPU core).
 def _to_rows(x: Tensor) -> Tensor:
     """``[B, T, H, ...]`` → ``[B·H, T, ...]``: one row per sample and head."""
     return x.transpose(1, 2).flatten(0, 1)
@@ -78,6 +78,10 @@ class NeuralMemory(nn.Module):
         if config.zero_init_output:
             nn.init.zeros_(self.out_proj.weight)
         self._graphs: dict[tuple, Callable] = {}  # config.cuda_graphs: captured runs by input signature
+
+    def __getstate__(self) -> dict:
+        # captured graphs are bound to this module's parameter storage: a copy starts without them
+        return self.__dict__ | {"_graphs": {}}
 
     @property
     def naive(self) -> bool:
