@@ -118,3 +118,32 @@ def test_diagnostics_are_tensors_and_measure_the_gate():
     expected = (0.5 * torch.sigmoid(layer.gate.proj(layer.last["hidden"]))).mean().item()
     assert stats["layer1/gate_mean"] == pytest.approx(expected, rel=1e-5)
     assert stats["layer1/contribution"] > 0
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen3", "gemma3"])
+def test_hf_save_pretrained_round_trip(tmp_path, family):
+    """The model's own save_pretrained (one file and sharded) and load_augmented give identical logits; gemma3
+    ties its output embedding, which HF leaves out of the files."""
+    torch.manual_seed(0)
+    model = hercules.augment(tiny_model(family), {"injection": "mac", "layers": [0, -1], "memory": {"chunk_size": 4}})
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if name.endswith("gate.scale") or "context_proj" in name:
+                param.normal_(0, 0.3)
+    model.eval()
+    model.save_pretrained(tmp_path / "whole")
+    model.save_pretrained(tmp_path / "sharded", max_shard_size="100KB")
+    assert (tmp_path / "sharded" / "model.safetensors.index.json").exists()
+    for folder in ("whole", "sharded"):
+        loaded = load_augmented(tmp_path / folder)
+        assert loaded.hercules_config == model.hercules_config
+        assert torch.equal(logits(loaded), logits(model))
+
+
+def test_hf_save_pretrained_after_merge_and_plain_folder_error(tmp_path):
+    merged = trained_like(preset="memory_lora").merge_and_unload()
+    merged.save_pretrained(tmp_path / "merged")
+    assert torch.equal(logits(load_augmented(tmp_path / "merged")), logits(merged))
+    tiny_model("llama").save_pretrained(tmp_path / "plain")
+    with pytest.raises(ValueError, match="records no augmentation"):
+        load_augmented(tmp_path / "plain")

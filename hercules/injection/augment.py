@@ -21,7 +21,8 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
     """Wrap the selected decoder layers of ``model`` in memory layers, in place; returns ``model``.
 
     The result trains, generates, saves and loads like the original HF model. At initialisation its outputs
-    equal the backbone's exactly (every gate starts closed). The config is kept as ``model.hercules_config``.
+    equal the backbone's exactly (every gate starts closed). The config is kept as ``model.hercules_config`` and in
+    the HF config (``model.config.hercules``), so that ``model.save_pretrained`` records it.
 
     Examples:
         >>> import hercules
@@ -42,6 +43,9 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
         wrapper = INJECTIONS.get(injection.kind)(base, index, dim, memory, injection, adapter)
         layers[index] = wrapper.to(device=reference.device, dtype=reference.dtype)
     model.hercules_config = config
+    # recorded in the HF config too, so that the model's own save_pretrained writes it to config.json and
+    # load_augmented can rebuild the model from such a folder
+    model.config.hercules = {"augment": config.model_dump(mode="json")}
     logger.info("augmented layers %s with %s", config.resolve_layers(len(layers)), config.injection.kind)
     return model
 

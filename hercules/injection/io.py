@@ -1,9 +1,13 @@
 """Save and load augmented models: safetensors weights + a JSON description, no pickles, fully offline.
 
-A saved folder holds ``hercules.json`` (format, the :class:`AugmentConfig`, the PEFT settings, where the backbone
-comes from) and ``hercules.safetensors``. With ``with_backbone=True`` (default) the backbone's HF config and all
-weights are saved, so the folder alone restores the model. With ``with_backbone=False`` only what augmentation and
-LoRA added is saved, and loading first loads the backbone with
+The model's own ``save_pretrained`` works too: :func:`~hercules.augment` records the augmentation in the HF config,
+and :func:`load_augmented` rebuilds a model from such a folder (without PEFT, or after ``merge_and_unload``; a
+plain ``AutoModelForCausalLM.from_pretrained`` would not know the memory layers).
+
+A folder saved with :func:`save_augmented` holds ``hercules.json`` (format, the :class:`AugmentConfig`, the PEFT
+settings, where the backbone comes from) and ``hercules.safetensors``. With ``with_backbone=True`` (default) the
+backbone's HF config and all weights are saved, so the folder alone restores the model. With
+``with_backbone=False`` only what augmentation and LoRA added is saved, and loading first loads the backbone with
 :func:`~hercules.backbones.pretrained.load_pretrained` (a local folder, a cached hub id or a built-in name),
 augments it and restores the added weights.
 
@@ -79,7 +83,8 @@ def save_augmented(
 
 
 def load_augmented(path: str | Path, backbone: str | None = None, dtype: torch.dtype | None = None) -> nn.Module:
-    """Rebuild and restore a model saved by :func:`save_augmented` (in eval mode).
+    """Rebuild and restore a model saved by :func:`save_augmented`, or by the HF ``save_pretrained`` of an
+    augmented model (without PEFT, or after ``merge_and_unload``), in eval mode.
 
     Args:
         backbone: backbone to load for a folder saved without it (overrides the recorded one).
@@ -88,6 +93,8 @@ def load_augmented(path: str | Path, backbone: str | None = None, dtype: torch.d
     from hercules.injection.peft import apply_peft
 
     folder = Path(path)
+    if not (folder / META_FILE).exists():
+        return _load_hf_folder(folder, dtype)
     meta = json.loads((folder / META_FILE).read_text())
     if meta.get("format") != FORMAT:
         raise ValueError(f"{folder / META_FILE} has format {meta.get('format')!r}, expected {FORMAT!r}")
@@ -105,6 +112,42 @@ def load_augmented(path: str | Path, backbone: str | None = None, dtype: torch.d
     if meta["peft"] is not None:
         model = apply_peft(model, meta["peft"])
     _restore(model, folder / WEIGHTS_FILE, strict=meta["with_backbone"])
+    return model.eval()
+
+
+def _load_hf_folder(folder: Path, dtype: torch.dtype | None) -> nn.Module:
+    """A folder written by ``save_pretrained``: config.json records the augmentation, the weights are HF's
+    (one safetensors file, or shards with an index); weights HF leaves out because they are tied may be absent."""
+    if not (folder / "config.json").exists():
+        raise FileNotFoundError(
+            f"{folder} holds neither {META_FILE} (save_augmented) nor config.json (save_pretrained)"
+        )
+    config = AutoConfig.from_pretrained(folder)
+    recorded = getattr(config, "hercules", None)
+    if not recorded:
+        raise ValueError(
+            f"{folder}/config.json records no augmentation: it is a plain backbone (load it with "
+            f"AutoModelForCausalLM.from_pretrained) or a PEFT adapter (save_augmented keeps memory and LoRA)"
+        )
+    index = folder / "model.safetensors.index.json"
+    files = ["model.safetensors"]
+    if index.exists():
+        files = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    missing_files = [f for f in files if not (folder / f).exists()]
+    if missing_files:
+        raise FileNotFoundError(f"{folder} lacks {missing_files} (save_pretrained with safe_serialization)")
+    state: dict[str, torch.Tensor] = {}
+    for name in files:
+        state |= load_file(str(folder / name))
+    dtype = dtype or next(t.dtype for t in state.values() if t.is_floating_point())
+    model = augment(AutoModelForCausalLM.from_config(config, dtype=dtype), recorded["augment"])
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    tied = set(getattr(model, "all_tied_weights_keys", None) or {})
+    if unexpected or set(missing) - tied:
+        raise ValueError(
+            f"{folder} does not match the rebuilt model: missing {sorted(set(missing) - tied)[:5]}, "
+            f"unexpected {sorted(unexpected)[:5]}"
+        )
     return model.eval()
 
 
