@@ -45,14 +45,17 @@ class _CausalConv(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, Tensor]:
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
         full, taps = ctx.saved_tensors
         kernel, length = taps.shape[0], grad.shape[1]
-        grad_full = torch.zeros_like(full)
-        for j in range(kernel):
-            grad_full[:, j : j + length].addcmul_(grad, taps[j])
-        grad_taps = torch.stack([(grad * full[:, j : j + length]).sum((0, 1)) for j in range(kernel)])
-        return grad_full, grad_taps.t()
+        grad_full = grad_taps = None
+        if ctx.needs_input_grad[0]:
+            grad_full = torch.zeros_like(full)
+            for j in range(kernel):
+                grad_full[:, j : j + length].addcmul_(grad, taps[j])
+        if ctx.needs_input_grad[1]:
+            grad_taps = torch.stack([(grad * full[:, j : j + length]).sum((0, 1)) for j in range(kernel)]).t()
+        return grad_full, grad_taps
 
 
 def causal_conv1d_naive(x: Tensor, weight: Tensor, cache: Tensor | None = None) -> tuple[Tensor, Tensor]:

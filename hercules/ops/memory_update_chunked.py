@@ -122,8 +122,10 @@ class _StateUpdate(torch.autograd.Function):
         grad_w = torch.zeros_like(w) if grad_w is None else grad_w
         grad_s = torch.zeros_like(s) if grad_s is None else grad_s
         c = scalars.view(*scalars.shape, *([1] * (w.dim() - 1))).unbind(1)
-        pairs = ((grad_w, w), (grad_w, s), (grad_s, s))  # the gradients of the three scalars
-        dots = torch.stack([torch.linalg.vecdot(a.flatten(1), b.flatten(1)) for a, b in pairs], dim=1)
+        dots = None
+        if ctx.needs_input_grad[3]:  # the scalars' gradients (constant for rules without momentum or forgetting)
+            pairs = ((grad_w, w), (grad_w, s), (grad_s, s))
+            dots = torch.stack([torch.linalg.vecdot(a.flatten(1), b.flatten(1)) for a, b in pairs], dim=1)
         return (
             grad_w * c[0],
             torch.addcmul(grad_w * c[1], grad_s, c[2]),
