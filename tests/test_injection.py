@@ -272,3 +272,21 @@ def test_cuda_graph_training_equals_eager(injection, autocast, monkeypatch):
         assert eager.keys() == graphed.keys()
         for name, g in eager.items():
             torch.testing.assert_close(graphed[name], g, rtol=rtol, atol=atol, msg=name)
+
+
+def test_left_padded_batches_outside_training_warn_once(caplog):
+    """The memory reads padding as text (attention does not): a left-padded batch in generation says so, once."""
+    model = augmented("llama", "mal").eval()
+    equal = ids(batch=2, length=6)
+    with caplog.at_level("WARNING", logger="hercules.injection.augment"):
+        model.generate(equal, attention_mask=torch.ones_like(equal), max_new_tokens=2, do_sample=False)
+        assert not caplog.records
+        mask = torch.ones_like(equal)
+        mask[1, 4:] = 0  # right padding: the text's outputs are unaffected
+        model(equal, attention_mask=mask)
+        assert not caplog.records
+        mask = torch.ones_like(equal)
+        mask[1, :2] = 0  # left padding
+        for _ in range(2):
+            model.generate(equal, attention_mask=mask, max_new_tokens=2, do_sample=False)
+    assert len([r for r in caplog.records if "padding" in r.getMessage()]) == 1

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import nn
 
 from hercules.backbones.adapters import adapter_for
@@ -43,11 +44,35 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
         wrapper = INJECTIONS.get(injection.kind)(base, index, dim, memory, injection, adapter)
         layers[index] = wrapper.to(device=reference.device, dtype=reference.dtype)
     model.hercules_config = config
+    model.register_forward_pre_hook(_warn_on_padding, with_kwargs=True)
     # recorded in the HF config too, so that the model's own save_pretrained writes it to config.json and
     # load_augmented can rebuild the model from such a folder
     model.config.hercules = {"augment": config.model_dump(mode="json")}
     logger.info("augmented layers %s with %s", config.resolve_layers(len(layers)), config.injection.kind)
     return model
+
+
+def _warn_on_padding(model: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
+    """Warn once when a batch with padding before text reaches an augmented model outside training.
+
+    Attention skips padded positions, but the memory reads every position of a sample as text: left padding (as
+    batched generation uses) changes what a sample's memory holds. Padding after the text cannot change the
+    outputs at the text (the memory is causal), so it passes silently. Checked only without gradients
+    (generation, evaluation), where the host synchronisation of the check is negligible.
+    """
+    if getattr(model, "_hercules_padding_warned", False) or torch.is_grad_enabled():
+        return
+    mask = kwargs.get("attention_mask")
+    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+        return
+    text_later = mask.flip(-1).cummax(-1).values.flip(-1)  # 1 where some text comes at or after the position
+    if bool((text_later > mask).any()):
+        model._hercules_padding_warned = True
+        logger.warning(
+            "a batch with padding reached a memory-augmented model: the memory reads padding tokens as text, so "
+            "padded samples differ from the same samples run alone; batch prompts of equal length (as the "
+            "BABILong evaluator does) or use batch size 1"
+        )
 
 
 def memory_layers(model: nn.Module) -> dict[int, MemoryLayer]:
