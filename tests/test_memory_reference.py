@@ -206,3 +206,29 @@ def test_copies_start_without_captured_graphs():
     assert clone._graphs == {} and memory._graphs
     x = torch.randn(1, 5, 16)
     assert torch.equal(clone(x)[0], memory(x)[0])
+
+
+def test_captures_are_keyed_by_input_and_parameter_storage(monkeypatch):
+    """One capture per input signature; parameters moved or replaced (here by a dtype change) drop every
+    capture, since a graph would read their old storage. The capture itself is stubbed (it needs CUDA)."""
+    import hercules.memory.cuda_graphs as cuda_graphs
+
+    captured = []
+
+    def fake_capture(memory, example):
+        captured.append((tuple(example.shape), example.dtype))
+        return memory.forward_eager
+
+    monkeypatch.setattr(cuda_graphs, "capture_memory", fake_capture)
+    memory, _ = memory_pair(cuda_graphs=True)
+    monkeypatch.setattr(type(memory), "_graphs_apply", lambda self, x: True)
+    x = torch.randn(1, 8, 16)
+    y, _ = memory(x)
+    assert torch.equal(memory(x)[0], y) and captured == [((1, 8, 16), torch.float32)]
+    memory(torch.randn(1, 12, 16))
+    assert len(captured) == 2 and len(memory._graphs) == 2
+    memory.to(torch.float64)
+    memory(x.double())
+    assert captured[-1] == ((1, 8, 16), torch.float64) and len(memory._graphs) == 1
+    memory(x.double(), memory.init_state(1, x.device))  # a carried state runs eagerly, capturing nothing
+    assert len(captured) == 3
