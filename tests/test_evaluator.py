@@ -146,8 +146,10 @@ def test_settings_validation_names_bad_values():
 
 
 @pytest.mark.slow
-def test_augmented_model_answers_do_not_depend_on_batch_size():
-    """A memory reads padding too; the evaluator batches an augmented model only over equal-length prompts."""
+@pytest.mark.parametrize("injection", [{"kind": "mac"}, {"kind": "mac", "write": "attention_output"}])
+def test_augmented_model_answers_do_not_depend_on_batch_size(injection):
+    """Left-padded batches run the memory sample by sample (or, for MAC writing the attention output, the
+    evaluator groups prompts of equal length): answers equal those of one prompt at a time."""
     hercules = pytest.importorskip("hercules")
     augment_module = pytest.importorskip("hercules.injection.augment")
     torch.manual_seed(0)
@@ -158,7 +160,7 @@ def test_augmented_model_answers_do_not_depend_on_batch_size():
     ]
     settings = _settings(max_new_tokens=3)
     plain = generate_answers(model, tok, ids, settings)
-    model = hercules.augment(model, {"injection": {"kind": "mac"}, "layers": "all"})
+    model = hercules.augment(model, {"injection": injection, "layers": "all"})
     generator = torch.Generator().manual_seed(1)
     with torch.no_grad():  # open the gates a little so that the memory changes the answers
         for _, param in augment_module.memory_parameters(model):

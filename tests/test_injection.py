@@ -14,6 +14,7 @@ from hercules.backbones.compat import cache_argument, enable_activation_checkpoi
 from hercules.backbones.tiny import FAMILIES, tiny_model
 from hercules.injection import (
     AugmentConfig,
+    MemoryLayer,
     MemoryStates,
     attach_states,
     cache_states,
@@ -274,19 +275,74 @@ def test_cuda_graph_training_equals_eager(injection, autocast, monkeypatch):
             torch.testing.assert_close(graphed[name], g, rtol=rtol, atol=atol, msg=name)
 
 
-def test_left_padded_batches_outside_training_warn_once(caplog):
-    """The memory reads padding as text (attention does not): a left-padded batch in generation says so, once."""
-    model = augmented("llama", "mal").eval()
-    equal = ids(batch=2, length=6)
-    with caplog.at_level("WARNING", logger="hercules.injection.augment"):
-        model.generate(equal, attention_mask=torch.ones_like(equal), max_new_tokens=2, do_sample=False)
+def left_padded(rows: list[torch.Tensor], pad: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(r.shape[-1] for r in rows)
+    ids_ = torch.full((len(rows), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids_[i, width - r.shape[-1] :] = r
+        mask[i, width - r.shape[-1] :] = 1
+    return ids_, mask
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_left_padded_batch_generates_as_each_prompt_alone(kind):
+    """Batched generation with left padding: every sample's scores equal those of its prompt run alone, while
+    the samples' memories stand at different points of a chunk (lengths 9, 5 and 2 with chunk size 4)."""
+    model = open_gates(augmented("llama", kind)).eval()
+    prompts = [ids(1, length, seed=length)[0] for length in (9, 5, 2)]
+    batch, mask = left_padded(prompts)
+    settings = {"max_new_tokens": 6, "do_sample": False, "output_scores": True, "return_dict_in_generate": True}
+    together = model.generate(batch, attention_mask=mask, pad_token_id=0, **settings)
+    for row, prompt in enumerate(prompts):
+        alone = model.generate(prompt[None], pad_token_id=0, **settings)
+        assert torch.equal(together.sequences[row, batch.shape[1] :], alone.sequences[0, prompt.shape[0] :])
+        for step_together, step_alone in zip(together.scores, alone.scores, strict=True):
+            torch.testing.assert_close(step_together[row], step_alone[0], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["qwen3", "gemma3"])
+def test_left_padded_beam_search_generates_as_each_prompt_alone(family):
+    """Beams reorder the per-sample states with the KV cache (and on other families too). A large inner learning
+    rate makes the memory matter enough that a wrong reordering changes the beams' scores."""
+    torch.manual_seed(0)
+    memory = {**MEMORY, "rule": {"kind": "titans", "max_lr": 0.5}}
+    model = hercules.augment(tiny_model(family), {"injection": "mac", "layers": "all", "memory": memory})
+    model = open_gates(model).eval()
+    prompts = [ids(1, 7, seed=7)[0], ids(1, 3, seed=3)[0]]
+    batch, mask = left_padded(prompts)
+    settings = {"max_new_tokens": 6, "do_sample": False, "num_beams": 3, "num_return_sequences": 3,
+                "pad_token_id": 0, "output_scores": True, "return_dict_in_generate": True}  # fmt: skip
+    together = model.generate(batch, attention_mask=mask, **settings)
+    for row, prompt in enumerate(prompts):
+        alone = model.generate(prompt[None], **settings)
+        beams = slice(3 * row, 3 * row + 3)
+        assert torch.equal(together.sequences[beams, batch.shape[1] :], alone.sequences[:, prompt.shape[0] :])
+        torch.testing.assert_close(together.sequences_scores[beams], alone.sequences_scores, rtol=1e-4, atol=1e-5)
+
+
+def test_left_padding_would_change_the_answer_without_rows(monkeypatch):
+    """The property above is not vacuous: with the padding written into the memory (rows switched off), the
+    padded sample's logits miss the tolerance that the sample-by-sample run meets."""
+    model = open_gates(augmented("llama", "mal")).eval()
+    prompts = [ids(1, 9, seed=9)[0], ids(1, 5, seed=5)[0]]
+    batch, mask = left_padded(prompts)
+    with torch.no_grad():
+        alone = model(prompts[1][None]).logits[0, -1]
+        exact = model(batch, attention_mask=mask).logits[1, -1]
+        monkeypatch.setattr(MemoryLayer, "runs_rows", property(lambda self: False))
+        padded = model(batch, attention_mask=mask).logits[1, -1]
+    torch.testing.assert_close(exact, alone, rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(padded, alone, rtol=1e-4, atol=1e-5)
+
+
+def test_left_padded_batch_warns_where_a_layer_cannot_run_rows(caplog):
+    """MAC writing the attention output runs batched: a left-padded batch says so, once."""
+    model = augmented("llama", "mac", write="attention_output").eval()
+    batch, mask = left_padded([ids(1, 6, seed=6)[0], ids(1, 3, seed=3)[0]])
+    with caplog.at_level("WARNING", logger="hercules.injection.augment"), torch.no_grad():
+        model(batch, attention_mask=torch.ones_like(mask))
         assert not caplog.records
-        mask = torch.ones_like(equal)
-        mask[1, 4:] = 0  # right padding: the text's outputs are unaffected
-        model(equal, attention_mask=mask)
-        assert not caplog.records
-        mask = torch.ones_like(equal)
-        mask[1, :2] = 0  # left padding
         for _ in range(2):
-            model.generate(equal, attention_mask=mask, max_new_tokens=2, do_sample=False)
-    assert len([r for r in caplog.records if "padding" in r.getMessage()]) == 1
+            model(batch, attention_mask=mask)
+    assert len([r for r in caplog.records if "padding" in r.getMessage()]) == len(memory_layers(model))

@@ -101,6 +101,14 @@ def has_memory(model: Any) -> bool:
     return bool(memory_layers(model))
 
 
+def _reads_padding(model: Any) -> bool:
+    """Whether some memory layer of ``model`` would read left padding as text (one that cannot run a padded
+    batch sample by sample: MAC writing the attention output)."""
+    from hercules.injection.augment import memory_layers
+
+    return any(not layer.runs_rows for layer in memory_layers(model).values())
+
+
 def _equal_length_groups(ids: list[list[int]]) -> list[list[int]]:
     """Positions of ``ids`` grouped by prompt length, in first-seen order."""
     groups: dict[int, list[int]] = {}
@@ -113,10 +121,11 @@ def _equal_length_groups(ids: list[list[int]]) -> list[list[int]]:
 def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings: EvalSettings) -> list[str]:
     """Greedy answers for a batch of token-id prompts: [B] prompts → [B] decoded strings (new tokens only).
 
-    A memory reads every position it is given, padding included, so for an augmented model the batch is split
-    into groups of equal prompt length (no padding): its answers then do not depend on the batch size either.
+    An augmented model runs a left-padded batch's memory sample by sample without the padding, so its answers do
+    not depend on the batch size; where a memory layer cannot (MAC writing the attention output), the batch is
+    split into groups of equal prompt length instead.
     """
-    if len(ids) > 1 and has_memory(model) and len({len(x) for x in ids}) > 1:
+    if len(ids) > 1 and has_memory(model) and len({len(x) for x in ids}) > 1 and _reads_padding(model):
         answers: list[str] = [""] * len(ids)
         for group in _equal_length_groups(ids):
             for i, answer in zip(

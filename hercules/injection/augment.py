@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -44,7 +45,9 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
         wrapper = INJECTIONS.get(injection.kind)(base, index, dim, memory, injection, adapter)
         layers[index] = wrapper.to(device=reference.device, dtype=reference.dtype)
     model.hercules_config = config
-    model.register_forward_pre_hook(_warn_on_padding, with_kwargs=True)
+    model.register_forward_pre_hook(
+        functools.partial(_track_padding, layers=list(memory_layers(model).values())), with_kwargs=True
+    )
     # recorded in the HF config too, so that the model's own save_pretrained writes it to config.json and
     # load_augmented can rebuild the model from such a folder
     model.config.hercules = {"augment": config.model_dump(mode="json")}
@@ -52,27 +55,39 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
     return model
 
 
-def _warn_on_padding(model: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
-    """Warn once when a batch with padding before text reaches an augmented model outside training.
+def _track_padding(model: nn.Module, args: tuple, kwargs: dict[str, Any], layers: list[MemoryLayer]) -> None:
+    """Before each call: tell the memory layers how much left padding each sample has in this call.
 
-    Attention skips padded positions, but the memory reads every position of a sample as text: left padding (as
-    batched generation uses) changes what a sample's memory holds. Padding after the text cannot change the
-    outputs at the text (the memory is causal), so it passes silently. Checked only without gradients
-    (generation, evaluation), where the host synchronisation of the check is negligible.
+    Attention skips padded positions, but the memory reads every position as text, and a sample's chunks start at
+    its first position. Outside training, a left-padded batch (batched generation, evaluation) therefore runs its
+    memory sample by sample without the padding (:meth:`MemoryLayer.read_write`). Padding after the text cannot
+    change the outputs at the text (the memory is causal) and needs nothing. In training the check is skipped:
+    it needs the host to read the mask, and training batches are right-padded.
     """
-    if getattr(model, "_hercules_padding_warned", False) or torch.is_grad_enabled():
-        return
+    for layer in layers:
+        layer.row_pads = None
     mask = kwargs.get("attention_mask")
-    if not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+    if torch.is_grad_enabled() or not isinstance(mask, torch.Tensor) or mask.dim() != 2:
+        return
+    inputs = kwargs.get("input_ids", args[0] if args else None)
+    inputs = inputs if inputs is not None else kwargs.get("inputs_embeds")
+    if inputs is None:
         return
     text_later = mask.flip(-1).cummax(-1).values.flip(-1)  # 1 where some text comes at or after the position
-    if bool((text_later > mask).any()):
-        model._hercules_padding_warned = True
-        logger.warning(
-            "a batch with padding reached a memory-augmented model: the memory reads padding tokens as text, so "
-            "padded samples differ from the same samples run alone; batch prompts of equal length (as the "
-            "BABILong evaluator does) or use batch size 1"
-        )
+    if not bool((text_later > mask).any()):
+        return  # no padding before text
+    pads = (mask[:, -inputs.shape[1] :] == 0).sum(-1).tolist()
+    for layer in layers:
+        if layer.runs_rows:
+            layer.row_pads = pads
+        elif not getattr(layer, "_padding_warned", False):
+            layer._padding_warned = True
+            logger.warning(
+                "layer %d (%s) cannot run a left-padded batch sample by sample, so its memory reads the padding "
+                "as text and padded samples differ from the same samples run alone; batch prompts of equal "
+                "length (as the BABILong evaluator does) or use batch size 1",
+                layer.layer_idx, type(layer).__name__,
+            )
 
 
 def memory_layers(model: nn.Module) -> dict[int, MemoryLayer]:

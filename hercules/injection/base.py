@@ -18,7 +18,7 @@ from torch.utils.checkpoint import checkpoint
 from hercules.backbones.adapters import Adapter
 from hercules.backbones.compat import cache_key
 from hercules.injection.registry import InjectionConfig
-from hercules.injection.state import MemoryStates, cache_states
+from hercules.injection.state import MemoryStates, RowStates, cache_states
 from hercules.memory import MemoryConfig, MemoryState, NeuralMemory, build_gate
 
 CARRY_KWARG = "memory_states"
@@ -51,6 +51,7 @@ class MemoryLayer(nn.Module):
                 f"not equal its backbone at init; set memory.zero_init_output=true or use a sigmoid/scalar gate"
             )
         self.enabled = True
+        self.row_pads: list[int] | None = None  # set per call by augment's hook: left padding of each sample
         self._ctx: dict[str, Any] | None = None
         self.last: dict[str, Tensor] = {}
         self.last_stats: dict[str, Tensor] = {}
@@ -80,11 +81,49 @@ class MemoryLayer(nn.Module):
             state = self.initial_state(x.shape[0], x.device)
         return state if state is not None else self.memory.init_state(x.shape[0], x.device)
 
+    @property
+    def runs_rows(self) -> bool:
+        """Whether this layer can run a left-padded batch sample by sample (strategies that write through
+        :meth:`read_write`)."""
+        return True
+
     def read_write(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         """Run the memory on ``x`` ``[B, T, D]`` with the layer's state; records the new state in ``ctx``."""
+        if self.row_pads is not None or isinstance(ctx["state"], RowStates):
+            return self._read_write_rows(x, ctx)
         state = ctx["state"] if ctx["state"] is not None else self.initial_state(x.shape[0], x.device)
         y, ctx["new_state"] = self.memory(x, state)  # None: the memory's own fresh state (graphs may apply)
         return y
+
+    def _read_write_rows(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
+        """:meth:`read_write` sample by sample, each without its left padding (memory output 0 there), so that
+        every sample's memory is what it would be alone; the states go back as :class:`RowStates`."""
+        batch, length = x.shape[:2]
+        pads = self.row_pads or [0] * batch
+        state = ctx["state"]
+        outputs, states = [], RowStates()
+        fresh, made = None, False  # the strategy's initial state for one sample, made once
+        for row in range(batch):
+            if isinstance(state, RowStates):
+                row_state = state[row]
+            elif state is not None:
+                row_state = state.index_select(torch.tensor([row], device=x.device))
+            else:
+                row_state = None
+            if row_state is None:
+                if not made:
+                    fresh, made = self.initial_state(1, x.device), True
+                row_state = fresh
+            pad = min(pads[row], length)
+            if pad == length:  # nothing but padding in this call
+                outputs.append(torch.zeros_like(x[row : row + 1]))
+                states.append(row_state)
+                continue
+            y, new = self.memory(x[row : row + 1, pad:], row_state)
+            outputs.append(nn.functional.pad(y, (0, 0, pad, 0)))
+            states.append(new)
+        ctx["new_state"] = states
+        return torch.cat(outputs)
 
     def mix(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:
         """``gate(base, memory_out, hidden)``, keeping detached references for :mod:`diagnostics`."""

@@ -5,9 +5,10 @@ object, so the memory travels with the KV cache and is reordered with it in beam
 forward passes) every call starts from a fresh memory, unless the caller passes a :class:`MemoryStates` container
 as ``memory_states=``: its states are read as the starting point and replaced by the new ones after the call.
 
-The memory reads every position it is given, padding included: with left padding in batched generation the
-pad tokens are written into the memory before the prompt. For exact per-sample results, batch with right
-padding for teacher-forced passes or generate one sample (or equal-length prompts) at a time.
+Left-padded batches (batched generation, evaluation): the memory would read the padding as text, and each
+sample's chunks start at its own first token, so its unfinished chunk has its own length. Outside training the
+augmented model therefore runs such a batch's memory sample by sample, without the padding, and keeps a
+:class:`RowStates` (one state per sample) on the cache until the generation ends.
 
 Examples:
     >>> states = MemoryStates()
@@ -44,6 +45,32 @@ class MemoryStates(dict):
 
     def to(self, *args: Any, **kwargs: Any) -> MemoryStates:
         return MemoryStates({i: s.to(*args, **kwargs) for i, s in self.items()})
+
+
+class RowStates(list):
+    """One :class:`~hercules.memory.MemoryState` (batch 1) per sample, for samples whose memories stand at
+    different points of a chunk (left-padded batches); ``None`` for a sample that has seen no text yet."""
+
+    @property
+    def batch_size(self) -> int:
+        return len(self)
+
+    @property
+    def stats(self) -> dict[str, torch.Tensor]:
+        """Each statistic's mean over the samples that have a state."""
+        states = [s for s in self if s is not None and s.stats]
+        if not states:
+            return {}
+        return {k: torch.stack([s.stats[k] for s in states]).mean(0) for k in states[0].stats}
+
+    def index_select(self, index: torch.Tensor) -> RowStates:
+        return RowStates(self[i] for i in index.tolist())
+
+    def detach(self) -> RowStates:
+        return RowStates(None if s is None else s.detach() for s in self)
+
+    def to(self, *args: Any, **kwargs: Any) -> RowStates:
+        return RowStates(None if s is None else s.to(*args, **kwargs) for s in self)
 
 
 def cache_states(cache: Any, create: bool = False) -> MemoryStates | None:

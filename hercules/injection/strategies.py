@@ -116,6 +116,10 @@ class MAC(MemoryLayer):
     def writes_output(self) -> bool:
         return self.injection_config.write == "attention_output"
 
+    @property
+    def runs_rows(self) -> bool:
+        return not self.writes_output  # writing the attention output runs the layer chunk by chunk, batched
+
     def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         if self.writes_output:  # read only; the write comes after attention
             ctx["state"] = self.start_state(ctx["state"], x)
