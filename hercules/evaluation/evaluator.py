@@ -92,18 +92,9 @@ def answer_samples(
     return answers
 
 
-def has_memory(model: Any) -> bool:
-    """Whether ``model`` was augmented with Hercules memory layers."""
-    try:
-        from hercules.injection.augment import memory_layers
-    except ImportError:
-        return False
-    return bool(memory_layers(model))
-
-
 def _reads_padding(model: Any) -> bool:
     """Whether some memory layer of ``model`` would read left padding as text (one that cannot run a padded
-    batch sample by sample: MAC writing the attention output)."""
+    batch sample by sample: MAC writing the attention output); false for a model without memory."""
     from hercules.injection.augment import memory_layers
 
     return any(not layer.runs_rows for layer in memory_layers(model).values())
@@ -125,7 +116,7 @@ def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings:
     not depend on the batch size; where a memory layer cannot (MAC writing the attention output), the batch is
     split into groups of equal prompt length instead.
     """
-    if len(ids) > 1 and has_memory(model) and len({len(x) for x in ids}) > 1 and _reads_padding(model):
+    if len(ids) > 1 and len({len(x) for x in ids}) > 1 and _reads_padding(model):
         answers: list[str] = [""] * len(ids)
         for group in _equal_length_groups(ids):
             for i, answer in zip(
