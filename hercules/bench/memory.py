@@ -6,7 +6,7 @@ Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memor
 - ``fast-compile``: the same with ``MemoryConfig(compile=True)`` (``torch.compile`` of the per-chunk step; asked
   for with ``--compile`` or by naming it in ``--impls``);
 - ``fast-graph`` (CUDA only, measured by default there): the fast path replayed as CUDA graphs
-  (:func:`hercules.memory.cuda_graphs.capture_memory`, one capture per input shape, outside the timing);
+  (``MemoryConfig(cuda_graphs=True)``: one capture per input shape, in the untimed warm-up steps);
 - ``naive``: Hercules' token-by-token reference (same semantics);
 - ``titans``: ``titans_pytorch.NeuralMemory`` 0.5.5 in its default mode, which takes every gradient at the
   initial weights of the call (an approximation: fast because it never reads its own updated state);
@@ -65,25 +65,18 @@ def _build(impl: str, dim: int, chunk: int, device: str):
         ).to(device)
         return layer, lambda x: layer(x)[0]
     from hercules.memory import MemoryConfig, NeuralMemory
-    from hercules.memory.cuda_graphs import capture_memory
 
+    if impl == "fast-graph" and not device.startswith("cuda"):
+        raise ValueError(f"fast-graph replays CUDA graphs and needs a CUDA device, not {device}")
     config = MemoryConfig(
         model={"kind": "mlp", "depth": 2, "expansion": 2.0},
         chunk_size=chunk,
         implementation="naive" if impl == "naive" else "chunked",
         compile=impl == "fast-compile",
+        cuda_graphs=impl == "fast-graph",  # the layer captures once per input shape and replays
     )
     layer = NeuralMemory(dim, config).to(device)
-    if impl != "fast-graph":
-        return layer, lambda x: layer(x)[0]
-    graphs = {}  # one capture per input shape
-
-    def replay(x):
-        if x.shape not in graphs:
-            graphs[x.shape] = capture_memory(layer, x)
-        return graphs[x.shape](x)[0]
-
-    return layer, replay
+    return layer, lambda x: layer(x)[0]
 
 
 def measure(
