@@ -81,6 +81,57 @@ def test_inner_loop_gradient_matches_finite_differences():
     assert all(g.abs().sum() > 0 for n, g in zip(params, grads, strict=True) if n.startswith("rule"))
 
 
+@pytest.mark.parametrize("activation", ["gelu", "silu", "relu", "tanh"])
+@pytest.mark.parametrize("depth,residual", [(1, True), (2, True), (2, False), (3, True)])
+def test_mlp_chunk_backward_equals_autograd(activation, depth, residual):
+    """The MLP's hand-written chunk backward against autograd through its closed-form forward (float64)."""
+    from hercules.memory.models.mlp import MLPMemory, MLPMemoryConfig
+
+    torch.manual_seed(depth)
+    model = MLPMemory(MLPMemoryConfig(depth=depth, activation=activation, residual=residual), dim=5, heads=1)
+    rows, n = 3, 4
+    weights = {
+        name: (p.expand(rows, *p.shape[1:]) + 0.3 * torch.randn(rows, *p.shape[1:])).double().requires_grad_()
+        for name, p in model.initial.items()
+    }
+    q, k, v = (torch.randn(rows, n, 5, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    token_weights = torch.randn(rows, 2, n, dtype=torch.float64, requires_grad=True)
+    y, grads, saved = model.chunk_forward(weights, q, k, v, token_weights)
+    grad_y = torch.randn_like(y)
+    grad_grads = {name: torch.randn_like(g) for name, g in grads.items()}
+    inputs = [*weights.values(), q, k, v, token_weights]
+    expected = torch.autograd.grad([y, *grads.values()], inputs, [grad_y, *grad_grads.values()])
+    with torch.no_grad():
+        d_weights, dq, dk, dv, dtw = model.chunk_backward(
+            weights, q, k, v, token_weights, saved, grad_y, grad_grads
+        )
+    for got, want in zip([*d_weights.values(), dq, dk, dv, dtw], expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_chunk_scan_under_autocast_equals_per_chunk_autograd():
+    """Under bf16 autocast (CPU), the one-node chunk loop computes what the per-chunk autograd loop computes,
+    and the carried state stays in float32."""
+    fast, _ = memory_pair(heads=2, chunk_size=4)
+    x = torch.randn(2, 19, 16)
+    results = []
+    for kernel in (True, False):
+        if not kernel:  # an instance-level read_and_gradients turns the kernel off
+            fast.model.read_and_gradients = fast.model.read_and_gradients
+            assert fast.model.chunk_kernel is None
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            results.append(_run(fast, x))
+    (y_k, s_k, g_k), (y_a, s_a, g_a) = results
+    assert all(w.dtype == torch.float32 for w in [*s_k.weights.values(), *s_k.momentum.values()])
+    assert rel_err(y_k, y_a) <= 1e-2
+    for name in s_a.weights:
+        assert rel_err(s_k.weights[name], s_a.weights[name]) <= 1e-2
+        assert rel_err(s_k.momentum[name], s_a.momentum[name]) <= 2e-2
+    for name, g in g_a.items():
+        if g is not None:
+            assert rel_err(g_k[name], g) <= 2e-2, name
+
+
 def test_causal_conv_fast_equals_naive_and_streams():
     from hercules.ops import causal_conv1d, causal_conv1d_naive
 

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hercules.ops.memory_update_chunked import weighted_gradients
+from hercules.ops.memory_update_chunked import ChunkKernel, weighted_gradients
 from hercules.registry import PluginConfig, Registry
 
 MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
@@ -53,6 +53,12 @@ class MemoryModel(nn.Module):
         """
         return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
 
+    @property
+    def chunk_kernel(self) -> ChunkKernel | None:
+        """:meth:`read_and_gradients` with its backward written out, if the model has one (``None`` here): the
+        fast path then runs all of a call's complete chunks as one autograd node."""
+        return None
+
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
@@ -82,4 +88,23 @@ ACTIVATION_GRADS = {
     "silu": lambda grad, z: grad * _silu_grad(z),
     "relu": lambda grad, z: grad * (z > 0).to(z.dtype),
     "tanh": lambda grad, z: grad * (1 - torch.tanh(z).square()),
+}
+
+
+def _gelu_second(grad: Tensor, z: Tensor) -> Tensor:
+    # σ(z) = z Φ(z): σ'' = φ(z) (2 − z²)
+    return grad * torch.exp(-0.5 * z.square()) * (2 - z.square()) / math.sqrt(2 * math.pi)
+
+
+def _silu_second(grad: Tensor, z: Tensor) -> Tensor:
+    s = torch.sigmoid(z)  # σ(z) = z s(z): σ'' = s (1 − s) (2 + z (1 − 2s))
+    return grad * s * (1 - s) * (2 + z * (1 - 2 * s))
+
+
+ACTIVATION_SECONDS = {
+    # ``grad ⊙ σ''(z)``, for backward passes written out by hand (:class:`hercules.ops.ChunkKernel`)
+    "gelu": _gelu_second,
+    "silu": _silu_second,
+    "relu": lambda grad, z: torch.zeros_like(grad),
+    "tanh": lambda grad, z: grad * -2 * torch.tanh(z) * (1 - torch.tanh(z).square()),
 }

@@ -76,4 +76,6 @@ class UpdateRule(nn.Module):
         args = (model.functional, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
         if naive:
             return memory_update_naive(*args, read_from=read_from)
-        return memory_update_chunked(*args, read_from=read_from, read_and_gradients=model.read_and_gradients)
+        return memory_update_chunked(
+            *args, read_from=read_from, read_and_gradients=model.read_and_gradients, chunk_kernel=model.chunk_kernel
+        )
