@@ -32,6 +32,7 @@ import subprocess
 import sys
 import time
 from itertools import product
+from statistics import median
 
 import torch
 
@@ -147,25 +148,49 @@ def grid(quick: bool) -> list[tuple[int, int, int]]:
     return list(product((512, 2048), (64, 256), (16, 64)))
 
 
+def _median_row(results: list[dict]) -> dict:
+    """One row from several rounds: the medians, and every round's tokens/s (errors win: one is reported)."""
+    errors = [r for r in results if "error" in r]
+    if errors:
+        return errors[0]
+    speeds = sorted(r["tokens_per_s"] for r in results)
+    return {
+        "tokens_per_s": median(speeds),
+        "peak_mib": median(r["peak_mib"] for r in results),
+        "steps": sum(r["steps"] for r in results),
+        "rounds": [round(x) for x in speeds],
+    }
+
+
 def run(args: argparse.Namespace) -> list[dict]:
-    """All rows, ordered by configuration then implementation."""
+    """All rows, ordered by configuration then implementation; with several rounds, each row is the median."""
     from rich.progress import track
 
     impls = args.impls or [i for i in IMPLS if i not in ("fast-compile", "fast-graph")]
     if args.impls is None and args.device.startswith("cuda"):
         impls = ["fast", "fast-graph", *impls[1:]]
     impls = list(dict.fromkeys([*impls, *(["fast-compile"] if args.compile else [])]))
-    configs = {impl: [c for c in grid(args.quick) if impl != "naive" or c[0] <= args.naive_max_len] for impl in impls}
-    if args.device.startswith("cuda"):  # one process per implementation
-        jobs = [(impl, cfgs) for impl, cfgs in configs.items() if cfgs]
-    else:  # one process per row: the resident-set high-water mark cannot be reset
-        jobs = [(impl, [c]) for impl, cfgs in configs.items() for c in cfgs]
-    rows = {}
+    configs = args.configs or grid(args.quick)
+    wanted = {impl: [c for c in configs if impl != "naive" or c[0] <= args.naive_max_len] for impl in impls}
+    jobs = []
+    for _ in range(args.rounds):
+        if args.device.startswith("cuda"):  # one process per implementation
+            jobs += [(impl, cfgs) for impl, cfgs in wanted.items() if cfgs]
+        else:  # one process per row (the resident-set high-water mark cannot be reset), the rows of a
+            # configuration one after the other, so that a change in the machine's load hits them alike
+            jobs += [(impl, [c]) for c in configs for impl in impls if c in wanted[impl]]
+    results: dict[tuple, list[dict]] = {}
     for impl, cfgs in track(jobs, description="benchmarking", transient=True):
         for cfg, result in zip(cfgs, _run_worker(impl, cfgs, args), strict=True):
-            rows[impl, cfg] = {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | result
-            print(json.dumps(rows[impl, cfg]), flush=True)  # a log line per row as it arrives
-    return [rows[impl, cfg] for cfg in grid(args.quick) for impl in impls if (impl, cfg) in rows]
+            results.setdefault((impl, cfg), []).append(result)
+            row = {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | result
+            print(json.dumps(row), flush=True)  # a log line per measurement as it arrives
+    return [
+        {"impl": impl, "T": cfg[0], "d": cfg[1], "c": cfg[2]} | _median_row(results[impl, cfg])
+        for cfg in configs
+        for impl in impls
+        if (impl, cfg) in results
+    ]
 
 
 def table(rows: list[dict], title: str):
@@ -186,6 +211,14 @@ def table(rows: list[dict], title: str):
         mem = f"{ref['peak_mib'] / max(r['peak_mib'], 1e-9):.2f}" if ref and r["impl"] != "fast" else ""
         out.add_row(r["impl"], *map(str, key), f"{r['tokens_per_s']:.0f}", f"{r['peak_mib']:.1f}", speed, mem)
     return out
+
+
+def _config(text: str) -> tuple[int, int, int]:
+    try:
+        seq, dim, chunk = map(int, text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected T:D:C such as 512:64:16, got {text!r}") from None
+    return seq, dim, chunk
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,6 +246,12 @@ def main(argv: list[str] | None = None) -> None:
         help="time by wall clock, or by the process's CPU time (steadier on a busy machine)",
     )
     parser.add_argument("--quick", action="store_true", help="two configurations instead of eight")
+    parser.add_argument(
+        "--configs", nargs="+", type=_config, metavar="T:D:C", help="these configurations instead of the grid"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="measure every row this many times, interleaved; report medians"
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -220,7 +259,7 @@ def main(argv: list[str] | None = None) -> None:
         impl, *configs = args.worker
         rows = []
         for cfg in configs:
-            seq, dim, chunk = map(int, cfg.split(":"))
+            seq, dim, chunk = _config(cfg)
             rows.append(measure(impl, seq, dim, chunk, args.device, min_seconds=args.seconds, clock=args.clock))
         print(json.dumps(rows))
         return
@@ -231,6 +270,8 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     title = f"memory layer, B={BATCH}, {args.device}, {args.threads} threads, {args.clock} clock"
+    if args.rounds > 1:
+        title += f", median of {args.rounds} interleaved rounds"
     Console().print(table(rows, title))
 
 

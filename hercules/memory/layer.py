@@ -172,7 +172,10 @@ class NeuralMemory(nn.Module):
         elif state.batch_size != batch:
             raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         new, conv_cache = self.project(x, state.conv)
-        seq = {n: torch.cat([state.pending[n], new[n]], dim=1) for n in new}
+        if state.pending_tokens == 0:  # in the state's dtype, as a concatenation would give (fp32 under autocast)
+            seq = {n: t.to(state.pending[n].dtype) for n, t in new.items()}
+        else:
+            seq = {n: torch.cat([state.pending[n], new[n]], dim=1) for n in new}
         tokens = {n: _to_rows(t) for n, t in seq.items()}
         result = self.rule.update(
             self.model,

@@ -180,7 +180,9 @@ class _ChunkScan(torch.autograd.Function):
         q, k, v, token_weights, transition, *saved = ctx.saved_tensors
         names, count = ctx.names, len(ctx.names)
         dX = dict(zip(names, grad_states[:count], strict=True))
-        dq, dk, dv, dtw, dA = [], [], [], [], []
+        # written chunk by chunk into their place (a list stacked at the end would hold them twice at the peak)
+        dq, dk, dv, dtw = (torch.empty_like(t) for t in (q, k, v, token_weights))
+        dA = torch.empty_like(transition) if ctx.needs_input_grad[6] else None
         device, autocast, dtype = ctx.autocast
         for i in reversed(range(q.shape[1])):
             chunk = saved[i * ctx.per_chunk : (i + 1) * ctx.per_chunk]
@@ -192,19 +194,16 @@ class _ChunkScan(torch.autograd.Function):
                     tuple(chunk[count:]), grad_y[:, i], dX,
                 )
             with torch.autocast(device, enabled=False) if autocast else nullcontext():  # the state's precision
-                if ctx.needs_input_grad[6]:
-                    dA.append(sum(torch.bmm(dX[n].flatten(2), X[n].flatten(2).transpose(1, 2)) for n in names))
+                if dA is not None:
+                    dA[:, i] = sum(torch.bmm(dX[n].flatten(2), X[n].flatten(2).transpose(1, 2)) for n in names)
                 previous = {}
                 for n in names:
                     d = torch.bmm(A.transpose(1, 2).to(dX[n].dtype), dX[n].flatten(2)).view_as(dX[n])
                     d[:, 0] += gW[n]
                     previous[n] = d
             dX = previous
-            dq.append(gq), dk.append(gk), dv.append(gv), dtw.append(gtw)
-        stack = lambda xs: torch.stack(xs[::-1], 1)  # noqa: E731
-        return (
-            None, None, stack(dq), stack(dk), stack(dv), stack(dtw), stack(dA) if dA else None, *dX.values(),
-        )
+            dq[:, i], dk[:, i], dv[:, i], dtw[:, i] = gq, gk, gv, gtw
+        return None, None, dq, dk, dv, dtw, dA, *dX.values()
 
 
 def _scan(kernel: ChunkKernel, names, q, k, v, token_weights, transition, states, keep: bool):

@@ -70,8 +70,9 @@ class MLPMemory(MemoryModel):
         return y, grads
 
     def chunk_forward(self, weights, q, k, v, token_weights):
-        """:meth:`read_and_gradients` and, for :meth:`chunk_backward`, each layer's input and pre-activation
-        (queries and keys), the back-propagated errors of the keys and their products with the weights."""
+        """:meth:`read_and_gradients` and, for :meth:`chunk_backward`, the pre-activations (queries and keys) and
+        the back-propagated errors of the keys. What is cheap to recompute from them (the activations, the errors'
+        products with the weights) is not kept: the saved tensors of every chunk are held until the backward."""
         n, depth = q.shape[1], self.config.depth
         x = torch.cat([q, k], dim=1)
         inputs, pre = [x], []  # per layer: its input; per hidden activation: its pre-activation
@@ -86,14 +87,13 @@ class MLPMemory(MemoryModel):
         # ∂‖out − v‖²/∂out = 2 (out − v): the 2 goes on the [N, m, n] token weights, not on a [N, n, d] tensor
         token_weights = 2 * token_weights
         delta = h[:, n:] - v
-        deltas, products, grads = [delta] * depth, [], {}
+        deltas, grads = [delta] * depth, {}
         for i in reversed(range(depth)):
             deltas[i] = delta
             grads[f"w{i}"] = weighted_outer(inputs[i][:, n:], token_weights, delta)
             if i > 0:
-                products.insert(0, delta @ weights[f"w{i}"].transpose(-1, -2))
-                delta = self.act_grad(products[0], pre[i - 1][:, n:])
-        return h[:, :n], grads, (*inputs[1:], *pre, *deltas, *products)
+                delta = self.act_grad(delta @ weights[f"w{i}"].transpose(-1, -2), pre[i - 1][:, n:])
+        return h[:, :n], grads, (*pre, *deltas)
 
     def chunk_backward(self, weights, q, k, v, token_weights, saved, grad_y, grad_grads):
         """The vector-Jacobian product of :meth:`chunk_forward` (its backward pass, by hand).
@@ -105,9 +105,9 @@ class MLPMemory(MemoryModel):
         """
         n, depth, m = q.shape[1], self.config.depth, token_weights.shape[1]
         W = [weights[f"w{i}"] for i in range(depth)]
-        inputs = [torch.cat([q, k], dim=1), *saved[: depth - 1]]
-        pre, deltas = saved[depth - 1 : 2 * depth - 2], saved[2 * depth - 2 : 3 * depth - 2]
-        products = (None, *saved[3 * depth - 2 :])
+        pre, deltas = saved[: depth - 1], saved[depth - 1 :]
+        inputs = [torch.cat([q, k], dim=1), *(self.act(z) for z in pre)]
+        products = [None, *(deltas[i] @ W[i].transpose(-1, -2) for i in range(1, depth))]
         u = (2 * token_weights).transpose(1, 2).unsqueeze(-1)  # [N, n, m, 1]
         d_inputs_k, d_deltas, d_u = [], [], 0
         for i in range(depth):

@@ -1,0 +1,52 @@
+"""The memory benchmark's bookkeeping (the measurements themselves are run by hand, not in tests)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from hercules.bench import memory as bench
+
+
+def _args(**overrides) -> argparse.Namespace:
+    values = dict(
+        impls=["fast", "titans"], device="cpu", compile=False, configs=[(512, 64, 16), (512, 64, 64)], quick=False,
+        naive_max_len=512, rounds=3, threads=1, seconds=0.1, clock="process", timeout=10.0,
+    )
+    return argparse.Namespace(**(values | overrides))
+
+
+def test_rounds_interleave_rows_and_report_medians(monkeypatch):
+    calls = []
+    speeds = iter([10, 100, 20, 200, 30, 300, 40, 400, 50, 500, 60, 600])  # fast, titans, fast, titans, ...
+
+    def worker(impl, configs, args):
+        calls.append((impl, configs[0]))
+        return [{"tokens_per_s": float(next(speeds)), "peak_mib": float(len(calls)), "steps": 1}]
+
+    monkeypatch.setattr(bench, "_run_worker", worker)
+    rows = bench.run(_args())
+    # within a round, the rows of one configuration are measured one after the other
+    assert calls[:4] == [("fast", (512, 64, 16)), ("titans", (512, 64, 16)), ("fast", (512, 64, 64)),
+                         ("titans", (512, 64, 64))]
+    assert calls[4:8] == calls[:4] and len(calls) == 12
+    by_key = {(r["impl"], r["c"]): r for r in rows}
+    assert by_key["fast", 16] | {"steps": 3} == {
+        "impl": "fast", "T": 512, "d": 64, "c": 16, "tokens_per_s": 30, "peak_mib": 5, "steps": 3,
+        "rounds": [10, 30, 50],
+    }
+    assert [by_key[k]["tokens_per_s"] for k in [("titans", 16), ("fast", 64), ("titans", 64)]] == [300, 40, 400]
+
+
+def test_a_failed_round_makes_the_row_an_error(monkeypatch):
+    results = iter([{"tokens_per_s": 1.0, "peak_mib": 1.0, "steps": 1}, {"error": "timed out after 10 s"}])
+    monkeypatch.setattr(bench, "_run_worker", lambda impl, configs, args: [next(results)])
+    (row,) = bench.run(_args(impls=["fast"], configs=[(512, 64, 16)], rounds=2))
+    assert row["error"] == "timed out after 10 s" and "tokens_per_s" not in row
+
+
+def test_configs_are_parsed_with_an_error_naming_the_format():
+    assert bench._config("2048:256:64") == (2048, 256, 64)
+    with pytest.raises(argparse.ArgumentTypeError, match="T:D:C"):
+        bench._config("2048x256")
