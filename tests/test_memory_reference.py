@@ -82,30 +82,31 @@ def test_inner_loop_gradient_matches_finite_differences():
 
 
 @pytest.mark.parametrize("activation", ["gelu", "silu", "relu", "tanh"])
-@pytest.mark.parametrize("depth,residual", [(1, True), (2, True), (2, False), (3, True)])
+@pytest.mark.parametrize("depth,residual", [(1, True), (1, False), (2, True), (2, False), (3, True)])
 def test_mlp_chunk_backward_equals_autograd(activation, depth, residual):
-    """The MLP's hand-written chunk backward against autograd through its closed-form forward (float64)."""
-    from hercules.memory.models.mlp import MLPMemory, MLPMemoryConfig
+    """The hand-written chunk backward of the MLP memory (and of the linear one: depth 1, no residual) against
+    autograd through its closed-form forward, in float64."""
+    from hercules.memory.models.base import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
+    from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward
 
     torch.manual_seed(depth)
-    model = MLPMemory(MLPMemoryConfig(depth=depth, activation=activation, residual=residual), dim=5, heads=1)
-    rows, n = 3, 4
-    weights = {
-        name: (p.expand(rows, *p.shape[1:]) + 0.3 * torch.randn(rows, *p.shape[1:])).double().requires_grad_()
-        for name, p in model.initial.items()
-    }
+    act = Activation(ACTIVATIONS[activation], ACTIVATION_GRADS[activation], ACTIVATION_SECONDS[activation])
+    rows, n, sizes = 3, 4, [5] + [7] * (depth - 1) + [5]
+    weights = [
+        (torch.randn(rows, fan_in, fan_out, dtype=torch.float64) / fan_in**0.5).requires_grad_()
+        for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True)
+    ]
     q, k, v = (torch.randn(rows, n, 5, dtype=torch.float64, requires_grad=True) for _ in range(3))
     token_weights = torch.randn(rows, 2, n, dtype=torch.float64, requires_grad=True)
-    y, grads, saved = model.chunk_forward(weights, q, k, v, token_weights)
+    y, grads, saved = mlp_chunk_forward(weights, q, k, v, token_weights, act, residual)
     grad_y = torch.randn_like(y)
-    grad_grads = {name: torch.randn_like(g) for name, g in grads.items()}
-    inputs = [*weights.values(), q, k, v, token_weights]
-    expected = torch.autograd.grad([y, *grads.values()], inputs, [grad_y, *grad_grads.values()])
+    grad_grads = [torch.randn_like(g) for g in grads]
+    expected = torch.autograd.grad([y, *grads], [*weights, q, k, v, token_weights], [grad_y, *grad_grads])
     with torch.no_grad():
-        d_weights, dq, dk, dv, dtw = model.chunk_backward(
-            weights, q, k, v, token_weights, saved, grad_y, grad_grads
+        d_weights, dq, dk, dv, dtw = mlp_chunk_backward(
+            weights, q, k, v, token_weights, saved, grad_y, grad_grads, act, residual
         )
-    for got, want in zip([*d_weights.values(), dq, dk, dv, dtw], expected, strict=True):
+    for got, want in zip([*d_weights, dq, dk, dv, dtw], expected, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 

@@ -1,4 +1,5 @@
-"""Pure tensor functions: the memory update (a naive token loop and the fast chunked form) and causal convolution.
+"""Pure tensor functions: the memory update (a naive token loop and the fast chunked form), the MLP memory's
+closed-form chunk step, and causal convolution.
 
 Nothing here holds parameters; the modules in :mod:`hercules.memory` call these functions.
 """

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hercules.ops.memory_update_chunked import ChunkKernel, weighted_gradients
+from hercules.ops.mlp_chunk import weighted_outer  # noqa: F401  (re-exported: the plugins' closed forms use it)
 from hercules.registry import PluginConfig, Registry
 
 MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
@@ -62,14 +63,6 @@ class MemoryModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
-
-
-def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
-    """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[N, m, n]``,
-    ``[N, n, o]`` → ``[N, m, i, o]``. One batched matrix product for all weightings (the weighted inputs stacked
-    as ``[N, m·i, n]``), and no per-token ``[i, o]``."""
-    weighted = x.transpose(-1, -2).unsqueeze(1) * token_weights.unsqueeze(-2)  # [N, m, i, n]
-    return (weighted.flatten(1, 2) @ delta).unflatten(1, (token_weights.shape[1], -1))
 
 
 def _silu_grad(z: Tensor) -> Tensor:

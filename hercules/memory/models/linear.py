@@ -8,7 +8,9 @@ import torch
 from pydantic import Field
 from torch import Tensor
 
-from hercules.memory.models.base import MemoryModel, register_memory_model, weighted_outer
+from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.ops.memory_update_chunked import ChunkKernel
+from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward, weighted_outer
 from hercules.registry import PluginConfig
 
 
@@ -43,3 +45,21 @@ class LinearMemory(MemoryModel):
         """Closed form: ``∇_W ‖k W − v‖² = 2 k^T (k W − v)``."""
         delta = torch.baddbmm(-v, k, weights["w"])  # k W − v; its factor 2 goes on the token weights
         return q @ weights["w"], {"w": weighted_outer(k, 2 * token_weights, delta)}
+
+    @property
+    def chunk_kernel(self) -> ChunkKernel | None:
+        # a one-layer MLP without residual; an instance-level read_and_gradients (e.g. compiled) takes precedence
+        if "read_and_gradients" in self.__dict__:
+            return None
+
+        def forward(weights, q, k, v, token_weights):
+            y, (grads,), saved = mlp_chunk_forward([weights["w"]], q, k, v, token_weights, None, residual=False)
+            return y, {"w": grads}, saved
+
+        def backward(weights, q, k, v, token_weights, saved, grad_y, grad_grads):
+            (grads,), *rest = mlp_chunk_backward(
+                [weights["w"]], q, k, v, token_weights, saved, grad_y, [grad_grads["w"]], None, residual=False
+            )
+            return {"w": grads}, *rest
+
+        return ChunkKernel(forward, backward)

@@ -1,0 +1,112 @@
+"""A chunk of an MLP memory ``M(x) = [x +] σ(… σ(x W_0) …) W_{L−1}`` in closed form: the reads of the queries, the
+weighted sums of the keys' per-token gradients, and the backward of both written out by hand.
+
+The forward and backward of a :class:`~hercules.ops.memory_update_chunked.ChunkKernel` for the ``mlp`` (any depth)
+and ``linear`` (depth 1, no residual) memory models. Their reference is autograd through :func:`mlp_chunk_forward`
+(a test holds the backward to it in float64), and :func:`~hercules.ops.memory_update_naive.memory_update_naive`
+for the forward's gradient sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+
+class Activation(NamedTuple):
+    """A hidden nonlinearity σ: ``fn(z)``, and ``grad(g, z) = g ⊙ σ'(z)``, ``second(g, z) = g ⊙ σ''(z)``."""
+
+    fn: Callable[[Tensor], Tensor]
+    grad: Callable[[Tensor, Tensor], Tensor]
+    second: Callable[[Tensor, Tensor], Tensor]
+
+
+def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
+    """``Σ_t w_{m,t} x_t^T δ_t``: the weighted per-token gradients of ``x @ W``; ``[N, n, i]``, ``[N, m, n]``,
+    ``[N, n, o]`` → ``[N, m, i, o]``. One batched matrix product for all weightings (the weighted inputs stacked
+    as ``[N, m·i, n]``), and no per-token ``[i, o]``."""
+    weighted = x.transpose(-1, -2).unsqueeze(1) * token_weights.unsqueeze(-2)  # [N, m, i, n]
+    return (weighted.flatten(1, 2) @ delta).unflatten(1, (token_weights.shape[1], -1))
+
+
+def mlp_chunk_forward(
+    weights: list[Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor, act: Activation | None,
+    residual: bool,
+) -> tuple[Tensor, list[Tensor], tuple[Tensor, ...]]:
+    """Reads ``M(q)`` ``[N, n, d]``, the weighted gradient sums ``[N, m, ...]`` per weight, and for
+    :func:`mlp_chunk_backward` the pre-activations (queries and keys) and the keys' back-propagated errors.
+
+    One forward pass over queries and keys together, then backpropagation by hand. What is cheap to recompute
+    (the activations, the errors' products with the weights) is not kept: every chunk's saved tensors are held
+    until the backward.
+    """
+    n, depth = q.shape[1], len(weights)
+    x = torch.cat([q, k], dim=1)
+    inputs, pre = [x], []  # per layer: its input; per hidden activation: its pre-activation
+    h = x
+    for i, w in enumerate(weights):
+        if i > 0:
+            pre.append(h)
+            h = act.fn(h)
+            inputs.append(h)
+        h = torch.baddbmm(x, h, w) if residual and i == depth - 1 else h @ w
+    # ∂‖out − v‖²/∂out = 2 (out − v): the 2 goes on the [N, m, n] token weights, not on a [N, n, d] tensor
+    token_weights = 2 * token_weights
+    delta = h[:, n:] - v
+    deltas, grads = [delta] * depth, [None] * depth
+    for i in reversed(range(depth)):
+        deltas[i] = delta
+        grads[i] = weighted_outer(inputs[i][:, n:], token_weights, delta)
+        if i > 0:
+            delta = act.grad(delta @ weights[i].transpose(-1, -2), pre[i - 1][:, n:])
+    return h[:, :n], grads, (*pre, *deltas)
+
+
+def mlp_chunk_backward(
+    weights: list[Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor, saved: tuple[Tensor, ...],
+    grad_y: Tensor, grad_grads: list[Tensor], act: Activation | None, residual: bool,
+) -> tuple[list[Tensor], Tensor, Tensor, Tensor, Tensor]:
+    """The vector-Jacobian product of :func:`mlp_chunk_forward`: gradients of the weights, q, k, v and the token
+    weights, from those of the reads (``grad_y``) and of the gradient sums (``grad_grads``).
+
+    Forward, with ``u = 2 w`` and ``a_i`` the input of weight ``W_i`` (``a_0 = [q; k]``): ``G_i[m] = a_i,kᵀ
+    diag(u_m) δ_i``, ``δ_{L−1} = M(k) − v`` and ``δ_{i−1} = σ'(z_i,k) ⊙ (δ_i W_iᵀ)``. Backward: first the
+    gradient sums' adjoints (into the keys' ``a_i``, the ``δ_i`` and ``u``), then down the ``δ`` recursion
+    (σ'' enters here), then an ordinary backward pass of the network over queries and keys.
+    """
+    n, depth, m = q.shape[1], len(weights), token_weights.shape[1]
+    pre, deltas = saved[: depth - 1], saved[depth - 1 :]
+    inputs = [torch.cat([q, k], dim=1), *(act.fn(z) for z in pre)]
+    products = [None, *(deltas[i] @ weights[i].transpose(-1, -2) for i in range(1, depth))]
+    u = (2 * token_weights).transpose(1, 2).unsqueeze(-1)  # [N, n, m, 1]
+    d_inputs_k, d_deltas, d_u = [], [], 0
+    for i in range(depth):
+        dG, a_k, delta = grad_grads[i], inputs[i][:, n:], deltas[i]
+        # Σ_o δ[t, o] ∂G[m, :, o], one product for all m → [N, n, m, in]
+        back = (delta @ dG.permute(0, 3, 1, 2).flatten(2)).unflatten(-1, (m, -1))
+        d_inputs_k.append((back * u).sum(2))
+        d_u = d_u + (back * a_k.unsqueeze(2)).sum(-1)
+        # Σ_m u_m[t] a[t] ∂G[m]: the weighted inputs side by side, one contraction over (m, in)
+        d_deltas.append((a_k.unsqueeze(2) * u).flatten(2) @ dG.flatten(1, 2))
+    d_weights, d_pre_k = [0] * depth, [None] * depth
+    for i in range(1, depth):  # δ_{i−1} = σ'(z_i) ⊙ (δ_i W_iᵀ), from the last δ formed to the first
+        z = pre[i - 1][:, n:]
+        d_product = act.grad(d_deltas[i - 1], z)
+        d_pre_k[i] = act.second(d_deltas[i - 1] * products[i], z)
+        d_deltas[i] = d_deltas[i] + d_product @ weights[i]
+        d_weights[i] = d_product.transpose(-1, -2) @ deltas[i]
+    d_out = torch.cat([grad_y, d_deltas[-1]], dim=1)
+    d_x = d_out if residual else 0
+    for i in reversed(range(depth)):
+        d_weights[i] = d_weights[i] + inputs[i].transpose(-1, -2) @ d_out
+        d_in = d_out @ weights[i].transpose(-1, -2)
+        d_in[:, n:] += d_inputs_k[i]
+        if i == 0:
+            d_x = d_x + d_in
+            break
+        d_out = act.grad(d_in, pre[i - 1])
+        d_out[:, n:] += d_pre_k[i]
+    return d_weights, d_x[:, :n], d_x[:, n:], -d_deltas[-1], 2 * d_u.transpose(1, 2)
