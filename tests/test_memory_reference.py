@@ -110,6 +110,27 @@ def test_mlp_chunk_backward_equals_autograd(activation, depth, residual):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
+def _graph_nodes(tensor: torch.Tensor) -> int:
+    seen, stack = set(), [tensor.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is not None and node not in seen:
+            seen.add(node)
+            stack += [next_fn for next_fn, _ in node.next_functions]
+    return len(seen)
+
+
+@pytest.mark.parametrize("model", [{"kind": "mlp"}, {"kind": "linear"}], ids=["mlp", "linear"])
+def test_chunk_loop_is_one_autograd_node_whatever_the_length(model):
+    """With a chunk kernel the autograd graph does not grow with the number of chunks (each node of a per-chunk
+    graph is a host round trip and a few kernel launches on a GPU); without one, it does."""
+    fast, _ = memory_pair(model=model, chunk_size=4)
+    short, long = torch.randn(1, 8, 16), torch.randn(1, 64, 16)
+    assert _graph_nodes(fast(long)[0]) == _graph_nodes(fast(short)[0])
+    fast.model.read_and_gradients = fast.model.read_and_gradients  # an override turns the kernel off
+    assert _graph_nodes(fast(long)[0]) > _graph_nodes(fast(short)[0]) + 14 * 5
+
+
 def test_chunk_scan_under_autocast_equals_per_chunk_autograd():
     """Under bf16 autocast (CPU), the one-node chunk loop computes what the per-chunk autograd loop computes,
     and the carried state stays in float32."""
