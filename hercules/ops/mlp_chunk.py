@@ -1,7 +1,7 @@
 """A chunk of an MLP memory ``M(x) = [x +] σ(… σ(x W_0) …) W_{L−1}`` in closed form: the reads of the queries, the
 weighted sums of the keys' per-token gradients, and the backward of both written out by hand.
 
-The forward and backward of a :class:`~hercules.ops.memory_update_chunked.ChunkKernel` for the ``mlp`` (any depth)
+The forward and backward of a :class:`~hercules.ops.chunk_scan.ChunkKernel` for the ``mlp`` (any depth)
 and ``linear`` (depth 1, no residual) memory models. Their reference is autograd through :func:`mlp_chunk_forward`
 (a test holds the backward to it in float64), and :func:`~hercules.ops.memory_update_naive.memory_update_naive`
 for the forward's gradient sums.

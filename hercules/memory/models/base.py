@@ -13,7 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from hercules.ops.memory_update_chunked import ChunkKernel, weighted_gradients
+from hercules.ops.chunk_scan import ChunkKernel
+from hercules.ops.memory_update_chunked import weighted_gradients
 from hercules.ops.mlp_chunk import weighted_outer  # noqa: F401  (re-exported: the plugins' closed forms use it)
 from hercules.registry import PluginConfig, Registry
 
@@ -95,7 +96,7 @@ def _silu_second(grad: Tensor, z: Tensor) -> Tensor:
 
 
 ACTIVATION_SECONDS = {
-    # ``grad ⊙ σ''(z)``, for backward passes written out by hand (:class:`hercules.ops.ChunkKernel`)
+    # ``grad ⊙ σ''(z)``, for backward passes written out by hand (:class:`hercules.ops.chunk_scan.ChunkKernel`)
     "gelu": _gelu_second,
     "silu": _silu_second,
     "relu": lambda grad, z: torch.zeros_like(grad),

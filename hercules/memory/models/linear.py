@@ -9,7 +9,7 @@ from pydantic import Field
 from torch import Tensor
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
-from hercules.ops.memory_update_chunked import ChunkKernel
+from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward, weighted_outer
 from hercules.registry import PluginConfig
 

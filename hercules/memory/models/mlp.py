@@ -14,7 +14,7 @@ from hercules.memory.models.base import (
     MemoryModel,
     register_memory_model,
 )
-from hercules.ops.memory_update_chunked import ChunkKernel
+from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward
 from hercules.registry import PluginConfig
 
