@@ -86,7 +86,7 @@ def test_inner_loop_gradient_matches_finite_differences():
 def test_mlp_chunk_backward_equals_autograd(activation, depth, residual):
     """The hand-written chunk backward of the MLP memory (and of the linear one: depth 1, no residual) against
     autograd through its closed-form forward, in float64."""
-    from hercules.memory.models.base import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
+    from hercules.ops.activations import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
     from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward
 
     torch.manual_seed(depth)
@@ -110,6 +110,33 @@ def test_mlp_chunk_backward_equals_autograd(activation, depth, residual):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("residual", [True, False])
+def test_swiglu_chunk_backward_equals_autograd(residual):
+    """The SwiGLU memory's hand-written chunk backward against autograd through its closed form (float64)."""
+    from hercules.ops.swiglu_chunk import swiglu_chunk_backward, swiglu_chunk_forward
+
+    torch.manual_seed(0)
+    rows, n, dim, hidden = 3, 4, 5, 7
+    shapes = {"gate": (dim, hidden), "up": (dim, hidden), "down": (hidden, dim)}
+    weights = {
+        name: (torch.randn(rows, *shape, dtype=torch.float64) / shape[0] ** 0.5).requires_grad_()
+        for name, shape in shapes.items()
+    }
+    q, k, v = (torch.randn(rows, n, dim, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    token_weights = torch.randn(rows, 2, n, dtype=torch.float64, requires_grad=True)
+    y, grads, saved = swiglu_chunk_forward(weights, q, k, v, token_weights, residual)
+    grad_y = torch.randn_like(y)
+    grad_grads = {name: torch.randn_like(g) for name, g in grads.items()}
+    inputs = [*weights.values(), q, k, v, token_weights]
+    expected = torch.autograd.grad([y, *grads.values()], inputs, [grad_y, *(grad_grads[n] for n in grads)])
+    with torch.no_grad():
+        d_weights, dq, dk, dv, dtw = swiglu_chunk_backward(
+            weights, q, k, v, token_weights, saved, grad_y, grad_grads, residual
+        )
+    for got, want in zip([*(d_weights[n] for n in weights), dq, dk, dv, dtw], expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
 def _graph_nodes(tensor: torch.Tensor) -> int:
     seen, stack = set(), [tensor.grad_fn]
     while stack:
@@ -120,7 +147,7 @@ def _graph_nodes(tensor: torch.Tensor) -> int:
     return len(seen)
 
 
-@pytest.mark.parametrize("model", [{"kind": "mlp"}, {"kind": "linear"}], ids=["mlp", "linear"])
+@pytest.mark.parametrize("model", [{"kind": "mlp"}, {"kind": "linear"}, {"kind": "swiglu"}], ids=lambda m: m["kind"])
 def test_chunk_loop_is_one_autograd_node_whatever_the_length(model):
     """With a chunk kernel the autograd graph does not grow with the number of chunks (each node of a per-chunk
     graph is a host round trip and a few kernel launches on a GPU); without one, it does."""

@@ -1,5 +1,6 @@
-"""Pure tensor functions: the memory update (a naive token loop and the fast chunked form), the MLP memory's
-closed-form chunk step, and causal convolution.
+"""Pure tensor functions: the memory update (a naive token loop and the fast chunked form, whose chunk loop runs
+as one autograd node for models with a hand-written chunk backward), the built-in memory models' closed-form
+chunk steps and activations, and causal convolution.
 
 Nothing here holds parameters; the modules in :mod:`hercules.memory` call these functions.
 """

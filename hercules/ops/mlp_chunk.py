@@ -32,6 +32,18 @@ def weighted_outer(x: Tensor, token_weights: Tensor, delta: Tensor) -> Tensor:
     return (weighted.flatten(1, 2) @ delta).unflatten(1, (token_weights.shape[1], -1))
 
 
+def weighted_outer_adjoint(x: Tensor, u: Tensor, delta: Tensor, grad: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """The backward of :func:`weighted_outer`, ``G[m] = xᵀ diag(u_m) δ``, with the token weights ``u`` laid out as
+    ``[N, n, m, 1]``: from the gradient ``[N, m, i, o]`` of ``G``, those of ``x`` ``[N, n, i]``, ``δ`` ``[N, n, o]``
+    and ``u`` ``[N, n, m]``. Two products, each for all ``m`` at once."""
+    m = grad.shape[1]
+    # Σ_o δ[t, o] ∂G[m, :, o] → [N, n, m, i]
+    back = (delta @ grad.permute(0, 3, 1, 2).flatten(2)).unflatten(-1, (m, -1))
+    # Σ_m u_m[t] x[t] ∂G[m]: the weighted inputs side by side, one contraction over (m, i)
+    d_delta = (x.unsqueeze(2) * u).flatten(2) @ grad.flatten(1, 2)
+    return (back * u).sum(2), d_delta, (back * x.unsqueeze(2)).sum(-1)
+
+
 def mlp_chunk_forward(
     weights: list[Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor, act: Activation | None,
     residual: bool,
@@ -77,20 +89,16 @@ def mlp_chunk_backward(
     gradient sums' adjoints (into the keys' ``a_i``, the ``δ_i`` and ``u``), then down the ``δ`` recursion
     (σ'' enters here), then an ordinary backward pass of the network over queries and keys.
     """
-    n, depth, m = q.shape[1], len(weights), token_weights.shape[1]
+    n, depth = q.shape[1], len(weights)
     pre, deltas = saved[: depth - 1], saved[depth - 1 :]
     inputs = [torch.cat([q, k], dim=1), *(act.fn(z) for z in pre)]
     products = [None, *(deltas[i] @ weights[i].transpose(-1, -2) for i in range(1, depth))]
     u = (2 * token_weights).transpose(1, 2).unsqueeze(-1)  # [N, n, m, 1]
     d_inputs_k, d_deltas, d_u = [], [], 0
     for i in range(depth):
-        dG, a_k, delta = grad_grads[i], inputs[i][:, n:], deltas[i]
-        # Σ_o δ[t, o] ∂G[m, :, o], one product for all m → [N, n, m, in]
-        back = (delta @ dG.permute(0, 3, 1, 2).flatten(2)).unflatten(-1, (m, -1))
-        d_inputs_k.append((back * u).sum(2))
-        d_u = d_u + (back * a_k.unsqueeze(2)).sum(-1)
-        # Σ_m u_m[t] a[t] ∂G[m]: the weighted inputs side by side, one contraction over (m, in)
-        d_deltas.append((a_k.unsqueeze(2) * u).flatten(2) @ dG.flatten(1, 2))
+        d_input, d_delta, d_ui = weighted_outer_adjoint(inputs[i][:, n:], u, deltas[i], grad_grads[i])
+        d_inputs_k.append(d_input), d_deltas.append(d_delta)
+        d_u = d_u + d_ui
     d_weights, d_pre_k = [0] * depth, [None] * depth
     for i in range(1, depth):  # δ_{i−1} = σ'(z_i) ⊙ (δ_i W_iᵀ), from the last δ formed to the first
         z = pre[i - 1][:, n:]

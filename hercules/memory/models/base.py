@@ -15,7 +15,6 @@ from torch import Tensor, nn
 
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.memory_update_chunked import weighted_gradients
-from hercules.ops.mlp_chunk import weighted_outer  # noqa: F401  (re-exported: the plugins' closed forms use it)
 from hercules.registry import PluginConfig, Registry
 
 MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
@@ -64,41 +63,3 @@ class MemoryModel(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""
         return self.functional(dict(self.initial), x)
-
-
-def _silu_grad(z: Tensor) -> Tensor:
-    s = torch.sigmoid(
-        z
-    )  # aten's silu_backward has no derivative of its own, so the outer backward needs this
-    return s * (1 + z * (1 - s))
-
-
-ACTIVATIONS = {"gelu": nn.functional.gelu, "silu": nn.functional.silu, "relu": torch.relu, "tanh": torch.tanh}
-"""Activations of the built-in memory models; :data:`ACTIVATION_GRADS` maps ``(grad, z)`` to ``grad ⊙ σ'(z)``."""
-
-ACTIVATION_GRADS = {
-    # ``grad ⊙ σ'(z)`` in one differentiable kernel each (aten's own backward ops have derivatives too)
-    "gelu": lambda grad, z: torch.ops.aten.gelu_backward(grad, z),
-    "silu": lambda grad, z: grad * _silu_grad(z),
-    "relu": lambda grad, z: grad * (z > 0).to(z.dtype),
-    "tanh": lambda grad, z: grad * (1 - torch.tanh(z).square()),
-}
-
-
-def _gelu_second(grad: Tensor, z: Tensor) -> Tensor:
-    # σ(z) = z Φ(z): σ'' = φ(z) (2 − z²)
-    return grad * torch.exp(-0.5 * z.square()) * (2 - z.square()) / math.sqrt(2 * math.pi)
-
-
-def _silu_second(grad: Tensor, z: Tensor) -> Tensor:
-    s = torch.sigmoid(z)  # σ(z) = z s(z): σ'' = s (1 − s) (2 + z (1 − 2s))
-    return grad * s * (1 - s) * (2 + z * (1 - 2 * s))
-
-
-ACTIVATION_SECONDS = {
-    # ``grad ⊙ σ''(z)``, for backward passes written out by hand (:class:`hercules.ops.chunk_scan.ChunkKernel`)
-    "gelu": _gelu_second,
-    "silu": _silu_second,
-    "relu": lambda grad, z: torch.zeros_like(grad),
-    "tanh": lambda grad, z: grad * -2 * torch.tanh(z) * (1 - torch.tanh(z).square()),
-}

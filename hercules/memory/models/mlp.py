@@ -7,13 +7,8 @@ from typing import Literal
 from pydantic import Field
 from torch import Tensor
 
-from hercules.memory.models.base import (
-    ACTIVATION_GRADS,
-    ACTIVATION_SECONDS,
-    ACTIVATIONS,
-    MemoryModel,
-    register_memory_model,
-)
+from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.ops.activations import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward
 from hercules.registry import PluginConfig

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field
 from torch import Tensor
 from torch.nn.functional import silu
 
-from hercules.memory.models.base import ACTIVATION_GRADS, MemoryModel, register_memory_model, weighted_outer
+from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.ops.chunk_scan import ChunkKernel
+from hercules.ops.swiglu_chunk import swiglu_chunk_backward, swiglu_chunk_forward
 from hercules.registry import PluginConfig
 
 
@@ -44,22 +45,17 @@ class SwiGLUMemory(MemoryModel):
         return x + h if self.config.residual else h
 
     def read_and_gradients(self, weights, q, k, v, token_weights):
-        """Closed form: one forward over queries and keys together, then backpropagation by hand."""
-        n = q.shape[1]
-        x = torch.cat([q, k], dim=1)
-        gate, up = x @ weights["gate"], x @ weights["up"]
-        act = silu(gate)
-        hidden = act * up
-        out = torch.baddbmm(x, hidden, weights["down"]) if self.config.residual else hidden @ weights["down"]
-        token_weights = 2 * token_weights  # ∂‖out − v‖²/∂out = 2 (out − v), the 2 on the small tensor
-        delta = out[:, n:] - v
-        d_hidden = delta @ weights["down"].transpose(-1, -2)
-        d_gate = ACTIVATION_GRADS["silu"](d_hidden * up[:, n:], gate[:, n:])
-        d_up = d_hidden * act[:, n:]
-        keys = x[:, n:]
-        grads = {
-            "down": weighted_outer(hidden[:, n:], token_weights, delta),
-            "gate": weighted_outer(keys, token_weights, d_gate),
-            "up": weighted_outer(keys, token_weights, d_up),
-        }
-        return out[:, :n], grads
+        """Closed form (:func:`~hercules.ops.swiglu_chunk.swiglu_chunk_forward`)."""
+        y, grads, _ = swiglu_chunk_forward(weights, q, k, v, token_weights, self.config.residual)
+        return y, grads
+
+    @property
+    def chunk_kernel(self) -> ChunkKernel | None:
+        # an instance-level read_and_gradients (e.g. compiled by MemoryConfig(compile=True)) takes precedence
+        if "read_and_gradients" in self.__dict__:
+            return None
+        residual = self.config.residual
+        return ChunkKernel(
+            lambda *args: swiglu_chunk_forward(*args, residual),
+            lambda *args: swiglu_chunk_backward(*args, residual),
+        )
