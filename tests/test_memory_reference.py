@@ -158,10 +158,11 @@ def test_chunk_loop_is_one_autograd_node_whatever_the_length(model):
     assert _graph_nodes(fast(long)[0]) > _graph_nodes(fast(short)[0]) + 14 * 5
 
 
-def test_chunk_scan_under_autocast_equals_per_chunk_autograd():
+@pytest.mark.parametrize("model", MODELS, ids=lambda m: "-".join(str(v) for v in m.values()))
+def test_chunk_scan_under_autocast_equals_per_chunk_autograd(model):
     """Under bf16 autocast (CPU), the one-node chunk loop computes what the per-chunk autograd loop computes,
     and the carried state stays in float32."""
-    fast, _ = memory_pair(heads=2, chunk_size=4)
+    fast, _ = memory_pair(model=model, heads=2, chunk_size=4)
     x = torch.randn(2, 19, 16)
     results = []
     for kernel in (True, False):
