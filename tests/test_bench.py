@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
+import torch
 
 from hercules.bench import memory as bench
 
@@ -12,7 +13,7 @@ from hercules.bench import memory as bench
 def _args(**overrides) -> argparse.Namespace:
     values = dict(
         impls=["fast", "titans"], device="cpu", compile=False, configs=[(512, 64, 16), (512, 64, 64)], quick=False,
-        naive_max_len=512, rounds=3, threads=1, seconds=0.1, clock="process", timeout=10.0,
+        naive_max_len=512, rounds=3, threads=1, seconds=0.1, clock="process", timeout=10.0, count_ops=False,
     )
     return argparse.Namespace(**(values | overrides))
 
@@ -50,3 +51,13 @@ def test_configs_are_parsed_with_an_error_naming_the_format():
     assert bench._config("2048:256:64") == (2048, 256, 64)
     with pytest.raises(argparse.ArgumentTypeError, match="T:D:C"):
         bench._config("2048x256")
+
+
+def test_kernel_count_leaves_out_views_and_counts_each_computing_operator():
+    a, b = torch.randn(4, 3), torch.randn(3, 4)
+
+    def step():
+        c = (a @ b).t().reshape(-1)  # one matrix product; the transpose and reshape are views
+        (c * 2 + 1).sum()  # three computing operators
+
+    assert bench.count_kernels(step, "cpu") == 4

@@ -31,6 +31,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from itertools import product
 from statistics import median
 
@@ -80,6 +81,37 @@ def _build(impl: str, dim: int, chunk: int, device: str):
     return layer, lambda x: layer(x)[0]
 
 
+# Operators that only make views, read metadata or dispatch to others: not counted as kernels on CPU.
+_NOT_KERNELS = {
+    f"aten::{name}"
+    for name in [
+        "view", "as_strided", "select", "slice", "transpose", "unsqueeze", "squeeze", "expand", "reshape",
+        "_reshape_alias", "flatten", "unflatten", "permute", "t", "unbind", "alias", "view_as", "_unsafe_view",
+        "empty", "empty_like", "empty_strided", "resolve_conj", "resolve_neg", "detach", "lift_fresh",
+        "result_type", "to", "_to_copy", "matmul", "linear", "contiguous", "split", "chunk", "movedim", "narrow",
+        "split_with_sizes", "expand_as", "reshape_as",
+    ]
+}
+
+
+def count_kernels(step: Callable[[], None], device: str) -> int:
+    """How many kernels one call of ``step`` launches: on CUDA the device kernels the profiler records; on CPU
+    the innermost ATen operators that compute (views, casts that do not copy and dispatching wrappers left out).
+    On a GPU where launches, not arithmetic, set the pace, this is what a step costs."""
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = device.startswith("cuda")
+    with profile(activities=[ProfilerActivity.CUDA if cuda else ProfilerActivity.CPU]) as prof:
+        step()
+        if cuda:
+            torch.cuda.synchronize()
+    events = prof.events()
+    if cuda:
+        return sum(1 for e in events if e.device_type == torch.autograd.DeviceType.CUDA)
+    parents = {id(e.cpu_parent) for e in events if e.cpu_parent is not None and e.name.startswith("aten::")}
+    return sum(1 for e in events if e.name.startswith("aten::") and id(e) not in parents and e.name not in _NOT_KERNELS)
+
+
 def measure(
     impl: str,
     seq: int,
@@ -89,8 +121,10 @@ def measure(
     min_seconds: float = 3.0,
     max_steps: int = 20,
     clock: str = "wall",
+    count_ops: bool = False,
 ) -> dict:
-    """Tokens/s of forward + backward and peak memory (MiB) of one configuration, in this process.
+    """Tokens/s of forward + backward and peak memory (MiB) of one configuration, in this process, and with
+    ``count_ops`` the kernels one step launches (:func:`count_kernels`, after the timed steps).
 
     ``clock="process"`` divides by the process's CPU time instead of wall time: on a shared machine that is
     what stays comparable between runs (with one thread it is the single-core throughput).
@@ -125,14 +159,15 @@ def measure(
         torch.cuda.synchronize()
     elapsed = time.process_time() - cpu_start if clock == "process" else time.perf_counter() - start
     peak = (torch.cuda.max_memory_allocated() if cuda else _peak_rss_bytes()) - base
-    return {"tokens_per_s": BATCH * seq * steps / elapsed, "peak_mib": peak / 2**20, "steps": steps}
+    row = {"tokens_per_s": BATCH * seq * steps / elapsed, "peak_mib": peak / 2**20, "steps": steps}
+    return row | ({"ops_per_step": count_kernels(step, device)} if count_ops else {})
 
 
 def _run_worker(impl: str, configs: list[tuple[int, int, int]], args: argparse.Namespace) -> list[dict]:
     """Measure ``configs`` of ``impl`` in a fresh process; one error row per configuration if it fails."""
     cmd = [sys.executable, "-m", "hercules.bench.memory", "--worker", impl, *(f"{t}:{d}:{c}" for t, d, c in configs)]
     cmd += ["--device", args.device, "--threads", str(args.threads), "--seconds", str(args.seconds)]
-    cmd += ["--clock", args.clock]
+    cmd += ["--clock", args.clock] + (["--count-ops"] if args.count_ops else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * len(configs))
     except subprocess.TimeoutExpired:
@@ -158,6 +193,7 @@ def _median_row(results: list[dict]) -> dict:
         "tokens_per_s": median(speeds),
         "peak_mib": median(r["peak_mib"] for r in results),
         "steps": sum(r["steps"] for r in results),
+        **({"ops_per_step": results[0]["ops_per_step"]} if "ops_per_step" in results[0] else {}),
         "rounds": [round(x) for x in speeds],
     }
 
@@ -194,22 +230,26 @@ def run(args: argparse.Namespace) -> list[dict]:
 
 
 def table(rows: list[dict], title: str):
-    """A rich table with the fast path's speed-up and memory ratio against each baseline."""
+    """A rich table with the fast path's speed-up and memory ratio against each baseline (and the kernels per
+    step where they were counted)."""
     from rich.table import Table
 
     fast = {(r["T"], r["d"], r["c"]): r for r in rows if r["impl"] == "fast" and "error" not in r}
+    ops = any("ops_per_step" in r for r in rows)
     out = Table(title=title)
-    for col in ("impl", "T", "d", "c", "tokens/s", "peak MiB", "fast speed-up ×", "fast / its memory"):
+    columns = ("impl", "T", "d", "c", "tokens/s", "peak MiB", "fast speed-up ×", "fast / its memory")
+    for col in columns + (("kernels/step",) if ops else ()):
         out.add_column(col, justify="right")
     for r in rows:
         key = (r["T"], r["d"], r["c"])
         if "error" in r:
-            out.add_row(r["impl"], *map(str, key), "error: " + r["error"][:60], "", "", "")
+            out.add_row(r["impl"], *map(str, key), "error: " + r["error"][:60], *[""] * (3 + ops))
             continue
         ref = fast.get(key)
         speed = f"{ref['tokens_per_s'] / r['tokens_per_s']:.2f}" if ref and r["impl"] != "fast" else ""
         mem = f"{ref['peak_mib'] / max(r['peak_mib'], 1e-9):.2f}" if ref and r["impl"] != "fast" else ""
-        out.add_row(r["impl"], *map(str, key), f"{r['tokens_per_s']:.0f}", f"{r['peak_mib']:.1f}", speed, mem)
+        extra = (str(r.get("ops_per_step", "")),) if ops else ()
+        out.add_row(r["impl"], *map(str, key), f"{r['tokens_per_s']:.0f}", f"{r['peak_mib']:.1f}", speed, mem, *extra)
     return out
 
 
@@ -250,6 +290,10 @@ def main(argv: list[str] | None = None) -> None:
         "--configs", nargs="+", type=_config, metavar="T:D:C", help="these configurations instead of the grid"
     )
     parser.add_argument(
+        "--count-ops", action="store_true",
+        help="also count the kernels one step launches (what sets the pace where launches do, as on a GPU)",
+    )
+    parser.add_argument(
         "--rounds", type=int, default=1, help="measure every row this many times, interleaved; report medians"
     )
     parser.add_argument("--json", help="also write the rows to this JSON file")
@@ -260,7 +304,12 @@ def main(argv: list[str] | None = None) -> None:
         rows = []
         for cfg in configs:
             seq, dim, chunk = _config(cfg)
-            rows.append(measure(impl, seq, dim, chunk, args.device, min_seconds=args.seconds, clock=args.clock))
+            rows.append(
+                measure(
+                    impl, seq, dim, chunk, args.device, min_seconds=args.seconds, clock=args.clock,
+                    count_ops=args.count_ops,
+                )
+            )
         print(json.dumps(rows))
         return
     from rich.console import Console
