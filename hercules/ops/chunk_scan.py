@@ -16,8 +16,8 @@ from torch import Tensor
 
 
 class ChunkKernel(NamedTuple):
-    """A :data:`ReadAndGradients` with its backward written out, which lets the whole chunk loop run as one
-    autograd node (:class:`_ChunkScan`) instead of a few dozen per chunk.
+    """A :data:`~hercules.ops.memory_update_chunked.ReadAndGradients` with its backward written out, which lets the
+    whole chunk loop run as one autograd node (:class:`_ChunkScan`) instead of a few dozen per chunk.
 
     ``forward(weights, q, k, v, token_weights) → (y, grads, saved)``: the reads and weighted gradient sums, and a
     tuple of tensors for the backward. ``backward(weights, q, k, v, token_weights, saved, grad_y, grad_grads) →
