@@ -229,6 +229,32 @@ def test_doubling_cumprod_equals_cumprod_with_zeros(length):
     torch.testing.assert_close(g_fast, g_ref)
 
 
+@pytest.mark.parametrize("length", [1, 2, 7, 16, 33])
+def test_linear_scan_equals_the_recurrence_with_zeros(length):
+    """The doubling scan behind the chunk coefficients against the recurrence ``h_t = a_t h_{t−1} + b_t`` run
+    step by step, in values and gradients, with zeros among the factors."""
+    from hercules.ops.memory_update_chunked import linear_scan
+
+    torch.manual_seed(length)
+    a, b = torch.rand(3, 2, length, dtype=torch.float64), torch.randn(3, 2, length, dtype=torch.float64)
+    a[0, 0, length // 2] = 0.0
+    a[1, 1, ::3] = 0.0
+    a.requires_grad_(True), b.requires_grad_(True)
+    h, steps = torch.zeros_like(b[..., 0]), []
+    for t in range(length):
+        h = a[..., t] * h + b[..., t]
+        steps.append(h)
+    reference, fast = torch.stack(steps, -1), linear_scan(a, b)
+    torch.testing.assert_close(fast, reference)
+    cotangent = torch.randn_like(reference)
+    grads = [
+        torch.autograd.grad(out, [a, b], cotangent, allow_unused=True, materialize_grads=True)  # a: unused at n = 1
+        for out in (fast, reference)
+    ]
+    for g_fast, g_ref in zip(*grads, strict=True):
+        torch.testing.assert_close(g_fast, g_ref)
+
+
 @pytest.mark.slow
 def test_compiled_chunk_step_equals_eager():
     eager, _ = memory_pair(dim=8, chunk_size=4, conv_kernel=0)

@@ -13,7 +13,9 @@ so both sums come from one forward and one backward pass (in closed form for the
 two-cotangent vector-Jacobian product for any other): no per-token copy of the weights is ever formed. Everything
 is differentiable, so gradients reach the projections that produce q, k, v, θ, η, α and the initial weights: a
 model with a :class:`~hercules.ops.chunk_scan.ChunkKernel` (its backward written out) runs all chunks of a call
-as one autograd node (:mod:`hercules.ops.chunk_scan`); any other goes through autograd chunk by chunk (:class:`_StateUpdate` per weight).
+as one autograd node (:mod:`hercules.ops.chunk_scan`); any other goes through autograd chunk by chunk
+(:class:`_StateUpdate` per weight). The inner sum over ``s`` is a linear recurrence from the end of the chunk
+(:func:`linear_scan`), so the coefficients cost O(n log n) per chunk of n tokens, not O(n²).
 """
 
 from __future__ import annotations
@@ -53,16 +55,15 @@ def doubling_cumprod(x: Tensor) -> Tensor:
     return x
 
 
-def _segment_products(x: Tensor) -> Tensor:
-    """``P[.., t, s] = Π_{j=t+1}^{s} x_j`` for ``s ≥ t`` and 0 for ``s < t``; ``x`` ``[..., n]`` → ``[..., n, n]``.
-
-    A cumulative product over a masked matrix (exact with zeros, no logs or divisions).
-    """
-    n = x.shape[-1]
-    idx = torch.arange(n, device=x.device)
-    later = idx[None, :] > idx[:, None]
-    factors = torch.where(later, x.unsqueeze(-2), torch.ones((), dtype=x.dtype, device=x.device))
-    return cumulative_product(factors) * (~later.T).to(x.dtype)
+def linear_scan(a: Tensor, b: Tensor) -> Tensor:
+    """``h_t = a_t · h_{t−1} + b_t`` over the last dimension, from ``h_{−1} = 0``: a doubling (Hillis–Steele) scan
+    of the affine maps ``h ↦ a_t h + b_t``, ``⌈log₂ n⌉`` steps, exact with zeros (no logs or divisions)."""
+    n, shift = a.shape[-1], 1
+    while shift < n:
+        b = torch.cat([b[..., :shift], torch.addcmul(b[..., shift:], a[..., shift:], b[..., :-shift])], dim=-1)
+        a = torch.cat([a[..., :shift], a[..., shift:] * a[..., :-shift]], dim=-1)
+        shift *= 2
+    return b
 
 
 def _suffix_products(x: Tensor) -> Tensor:
@@ -78,12 +79,15 @@ def chunk_coefficients(lr: Tensor, mom: Tensor, forget: Tensor) -> dict[str, Ten
     ``eta_all`` (of S_0 in S_n), ``decay_all`` (of M_0 in M_n) and ``s0_in_m`` (of S_0 in M_n).
     """
     keep = 1 - forget
-    eta_seg = _segment_products(mom)
     keep_tail = _suffix_products(keep)  # [..., n]: P^{1−α}_{s+1..n}
     eta_prefix = cumulative_product(mom)  # P^η_{1..s}
+    # Σ_{s≥t} P^{1−α}_{s+1..n} P^η_{t+1..s} = R_t, with R_t = P^{1−α}_{t+1..n} + η_{t+1} R_{t+1}: a linear
+    # recurrence run from the end (O(n log n), where the sum over a matrix of segment products is O(n²))
+    following_eta = torch.cat([torch.zeros_like(mom[..., :1]), mom.flip(-1)[..., :-1]], dim=-1)
+    weight_sums = linear_scan(following_eta, keep_tail.flip(-1)).flip(-1)
     return {
-        "w_s": lr * eta_seg[..., -1],
-        "w_m": lr * (eta_seg @ keep_tail.unsqueeze(-1)).squeeze(-1),
+        "w_s": lr * _suffix_products(mom),
+        "w_m": lr * weight_sums,
         "eta_all": eta_prefix[..., -1],
         "decay_all": keep[..., 0] * keep_tail[..., 0],
         "s0_in_m": (keep_tail * eta_prefix).sum(-1),
