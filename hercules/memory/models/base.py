@@ -49,16 +49,26 @@ class MemoryModel(nn.Module):
     ) -> tuple[Tensor, dict[str, Tensor]]:
         """Reads ``W(q)`` and weighted gradient sums ``Σ_t w_{m,t} ∇_W ‖W(k_t) − v_t‖²`` of one chunk.
 
-        ``token_weights`` is ``[N, m, n]``; gradients come back as ``name → [N, m, ...]``. This default
-        works for any :meth:`functional` through ``torch.func``; a subclass may override it with a closed form.
+        ``token_weights`` is ``[N, m, n]``; gradients come back as ``name → [N, m, ...]``. By default the forward
+        of :meth:`make_chunk_kernel` where the model has one, else any :meth:`functional` through ``torch.func``;
+        a subclass may override it with a closed form.
         """
+        kernel = self.make_chunk_kernel()
+        if kernel is not None:
+            y, grads, _ = kernel.forward(weights, q, k, v, token_weights)
+            return y, grads
         return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
+
+    def make_chunk_kernel(self) -> ChunkKernel | None:
+        """:meth:`read_and_gradients` with its backward written out, if the model has one (``None`` here)."""
+        return None
 
     @property
     def chunk_kernel(self) -> ChunkKernel | None:
-        """:meth:`read_and_gradients` with its backward written out, if the model has one (``None`` here): the
-        fast path then runs all of a call's complete chunks as one autograd node."""
-        return None
+        """The :meth:`make_chunk_kernel` the fast path runs as one autograd node for all of a call's chunks;
+        ``None`` where :meth:`read_and_gradients` was replaced on the instance (``MemoryConfig(compile=True)``
+        compiles it), so that the chunk loop goes through the replacement."""
+        return None if "read_and_gradients" in self.__dict__ else self.make_chunk_kernel()
 
     def forward(self, x: Tensor) -> Tensor:
         """Apply the initial weights to ``x`` ``[H, n, d]`` (one row per head)."""

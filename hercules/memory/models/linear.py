@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from pydantic import Field
 from torch import Tensor
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
 from hercules.ops.chunk_scan import ChunkKernel
-from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward, weighted_outer
+from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward
 from hercules.registry import PluginConfig
 
 
@@ -41,16 +40,8 @@ class LinearMemory(MemoryModel):
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         return x @ weights["w"]
 
-    def read_and_gradients(self, weights, q, k, v, token_weights):
-        """Closed form: ``∇_W ‖k W − v‖² = 2 k^T (k W − v)``."""
-        delta = torch.baddbmm(-v, k, weights["w"])  # k W − v; its factor 2 goes on the token weights
-        return q @ weights["w"], {"w": weighted_outer(k, 2 * token_weights, delta)}
-
-    @property
-    def chunk_kernel(self) -> ChunkKernel | None:
-        # a one-layer MLP without residual; an instance-level read_and_gradients (e.g. compiled) takes precedence
-        if "read_and_gradients" in self.__dict__:
-            return None
+    def make_chunk_kernel(self) -> ChunkKernel:
+        # a one-layer MLP without residual: ∇_W ‖k W − v‖² = 2 k^T (k W − v)
 
         def forward(weights, q, k, v, token_weights):
             y, (grads,), saved = mlp_chunk_forward([weights["w"]], q, k, v, token_weights, None, residual=False)

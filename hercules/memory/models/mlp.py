@@ -43,7 +43,7 @@ class MLPMemory(MemoryModel):
             self.add_weight(f"w{i}", fan_in, fan_out)
         self.act = ACTIVATIONS[config.activation]
         activation = Activation(self.act, ACTIVATION_GRADS[config.activation], ACTIVATION_SECONDS[config.activation])
-        self._shape = (activation, config.residual)
+        self._kernel_args = (activation, config.residual)
 
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         h = x
@@ -53,25 +53,18 @@ class MLPMemory(MemoryModel):
             h = h @ weights[f"w{i}"]
         return x + h if self.config.residual else h
 
-    @property
-    def chunk_kernel(self) -> ChunkKernel | None:
-        # an instance-level read_and_gradients (e.g. compiled by MemoryConfig(compile=True)) takes precedence
-        return None if "read_and_gradients" in self.__dict__ else ChunkKernel(self.chunk_forward, self.chunk_backward)
-
-    def read_and_gradients(self, weights, q, k, v, token_weights):
-        """Closed form (:func:`~hercules.ops.mlp_chunk.mlp_chunk_forward`)."""
-        y, grads, _ = self.chunk_forward(weights, q, k, v, token_weights)
-        return y, grads
+    def make_chunk_kernel(self) -> ChunkKernel:
+        return ChunkKernel(self.chunk_forward, self.chunk_backward)
 
     def chunk_forward(self, weights, q, k, v, token_weights):
         """:func:`~hercules.ops.mlp_chunk.mlp_chunk_forward` with this model's weights by name."""
-        y, grads, saved = mlp_chunk_forward(self._ordered(weights), q, k, v, token_weights, *self._shape)
+        y, grads, saved = mlp_chunk_forward(self._ordered(weights), q, k, v, token_weights, *self._kernel_args)
         return y, {f"w{i}": g for i, g in enumerate(grads)}, saved
 
     def chunk_backward(self, weights, q, k, v, token_weights, saved, grad_y, grad_grads):
         """:func:`~hercules.ops.mlp_chunk.mlp_chunk_backward` with this model's weights by name."""
         grads, *rest = mlp_chunk_backward(
-            self._ordered(weights), q, k, v, token_weights, saved, grad_y, self._ordered(grad_grads), *self._shape
+            self._ordered(weights), q, k, v, token_weights, saved, grad_y, self._ordered(grad_grads), *self._kernel_args
         )
         return {f"w{i}": g for i, g in enumerate(grads)}, *rest
 

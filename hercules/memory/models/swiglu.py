@@ -44,16 +44,7 @@ class SwiGLUMemory(MemoryModel):
         h = (silu(x @ weights["gate"]) * (x @ weights["up"])) @ weights["down"]
         return x + h if self.config.residual else h
 
-    def read_and_gradients(self, weights, q, k, v, token_weights):
-        """Closed form (:func:`~hercules.ops.swiglu_chunk.swiglu_chunk_forward`)."""
-        y, grads, _ = swiglu_chunk_forward(weights, q, k, v, token_weights, self.config.residual)
-        return y, grads
-
-    @property
-    def chunk_kernel(self) -> ChunkKernel | None:
-        # an instance-level read_and_gradients (e.g. compiled by MemoryConfig(compile=True)) takes precedence
-        if "read_and_gradients" in self.__dict__:
-            return None
+    def make_chunk_kernel(self) -> ChunkKernel:
         residual = self.config.residual
         return ChunkKernel(
             lambda *args: swiglu_chunk_forward(*args, residual),
