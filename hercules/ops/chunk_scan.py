@@ -98,8 +98,14 @@ def _scan(kernel: ChunkKernel, names, q, k, v, token_weights, transition, states
         if keep:
             saved += [*X.values(), *kept]
         X = {n: _advance(x, transition[:, i], grads[n], device, autocast) for n, x in X.items()}
-    surprise = torch.stack([g[:, 1].flatten(1).float().pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
+    surprise = increment_norm(grads)
     return torch.stack(reads, 1), tuple(X.values()), surprise, saved
+
+
+def increment_norm(grads: dict[str, Tensor]) -> Tensor:
+    """The surprise of a chunk: the norm ``[N]`` of its momentum increment, over every weight, from the weighted
+    gradient sums ``name → [N, 2, ...]`` (the momentum's weighting second), in float32 whatever their dtype."""
+    return torch.stack([g[:, 1].flatten(1).float().pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
 
 
 def _advance(x: Tensor, transition: Tensor, grads: Tensor, device: str, autocast: bool) -> Tensor:

@@ -25,7 +25,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from hercules.ops.chunk_scan import ChunkKernel, chunk_scan
+from hercules.ops.chunk_scan import ChunkKernel, chunk_scan, increment_norm
 from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn
 
 ReadAndGradients = Callable[
@@ -160,8 +160,7 @@ def _chunks_by_autograd(read_and_gradients: ReadAndGradients, W, S, q, k, v, tok
         reads.append(y)
         for n in W:
             W[n], S[n] = _StateUpdate.apply(W[n], S[n], grads[n], chunk[4])
-    surprise = torch.stack([g[:, 1].flatten(1).float().pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
-    return torch.stack(reads, 1), W, S, surprise
+    return torch.stack(reads, 1), W, S, increment_norm(grads)
 
 
 def memory_update_chunked(
