@@ -36,6 +36,14 @@ class MemoryConfig(BaseModel):
         ge=0,
         description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
     )
+    max_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Clip each token's inner-loop gradient to this norm (over all memory weights; null: off). It "
+        "bounds every token's step by θ·max_grad_norm, which keeps the memory finite at any learned rate "
+        "(docs/concepts/memory.md, 'Stability').",
+    )
     qk_norm: bool = Field(True, description="SiLU then L2 normalisation of queries and keys, as in Titans.")
     value_norm: bool = Field(
         True,

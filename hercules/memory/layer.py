@@ -188,6 +188,7 @@ class NeuralMemory(nn.Module):
             self.config.chunk_size,
             naive=self.naive,
             read_from=state.pending_tokens,
+            max_grad_norm=self.config.max_grad_norm,
         )
         y = _from_rows(result.y, batch)
         total = seq["q"].shape[1]
