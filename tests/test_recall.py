@@ -131,3 +131,18 @@ def test_babilong_items_in_the_segmented_evaluation_layout():
     short = babilong_item(BabilongSample("qa1", "0k", 0, "Mary left.", "Where is Mary?", "office"), tok,
                           settings.model_copy(update={"segment_length": 4096}))
     assert short["segment_lengths"] == [len(short["input_ids"])]
+
+
+@pytest.mark.parametrize("init", ["identity", "random"])
+def test_conv_init_decides_whether_keys_see_the_previous_token(init):
+    from hercules.memory import MemoryConfig, NeuralMemory
+
+    torch.manual_seed(0)
+    memory = NeuralMemory(16, MemoryConfig(conv_init=init, chunk_size=4))
+    x = torch.randn(1, 6, 16)
+    changed = x.clone()
+    changed[:, 2] += 1.0
+    base, _ = memory.project(x, None)
+    moved, _ = memory.project(changed, None)
+    next_key_moved = not torch.allclose(base["k"][:, 3], moved["k"][:, 3])
+    assert next_key_moved == (init == "random")
