@@ -152,3 +152,56 @@ def test_an_unwritable_checkpoint_folder_fails_before_training(tmp_path):
         (tmp_path / "checkpoints").mkdir(mode=0o555)
         with pytest.raises(PermissionError, match="cannot write"):
             Trainer(tiny_llama(), settings(max_steps=1), items(4), tmp_path, tracking=QUIET)
+
+
+# ---- the recipe runner -------------------------------------------------------------------------------------
+TRAIN_RECIPE = {"name": "r", "backbone": {"name": "tiny:llama"}, "data": {"kind": "babilong", "samples": 2},
+                "training": {"max_steps": 1}, "tracking": {"progress": False, "plots": False}}
+
+
+@pytest.mark.parametrize("name", ["../../escape", "/abs/run", "a/../../b", "..", "", "a//b"])
+def test_run_names_stay_inside_output_dir(name):
+    from hercules.recipes.schema import Recipe
+
+    with pytest.raises(ValueError, match="inside output_dir"):
+        Recipe.model_validate(TRAIN_RECIPE | {"name": name})
+    assert Recipe.model_validate(TRAIN_RECIPE | {"name": "group/run-1.b"}).run_dir().parts[-2:] == ("group", "run-1.b")
+
+
+def test_the_runner_refuses_a_fresh_training_run_into_a_used_folder_before_writing(tmp_path):
+    from hercules.recipes.runner import run_recipe
+    from hercules.recipes.schema import Recipe
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "kind": "train"}\n')
+    (run / "recipe.yaml").write_text("the earlier run's recipe")
+    with pytest.raises(RunFolderInUse, match="metrics.jsonl"):
+        run_recipe(Recipe.model_validate(TRAIN_RECIPE | {"output_dir": str(tmp_path)}))
+    assert (run / "recipe.yaml").read_text() == "the earlier run's recipe"
+
+
+def test_the_runner_holds_the_lock_for_the_whole_run(tmp_path, monkeypatch):
+    from hercules.recipes import runner
+    from hercules.recipes.schema import Recipe
+
+    seen = []
+
+    def fake_run(recipe, console, run_dir):
+        seen.append(json.loads((run_dir / "run.lock").read_text())["pid"])
+        return {}
+
+    monkeypatch.setattr(runner, "_run", fake_run)
+    runner.run_recipe(Recipe.model_validate(TRAIN_RECIPE | {"output_dir": str(tmp_path)}))
+    assert seen == [os.getpid()]
+    other = multiprocessing.get_context("fork").Process(target=_take_lock, args=(tmp_path / "r",))
+    other.start()
+    other.join(30)
+    assert other.exitcode == 0  # released afterwards: another process can take it
+
+
+def _take_lock(folder):
+    import fcntl
+
+    with open(folder / "run.lock") as handle:  # a new open file: the kernel's lock, not this process's table
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
