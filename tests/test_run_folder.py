@@ -9,11 +9,11 @@ import os
 
 import pytest
 import torch
+from test_training import QUIET, items, params, settings, tiny_llama
 
 from hercules.training import Trainer, TrainingDiverged
 from hercules.training.checkpoint import CheckpointManager
 from hercules.training.run_folder import RunFolderInUse, RunFolderLocked, RunLock
-from test_training import QUIET, items, params, settings, tiny_llama
 
 
 class Killed(BaseException):

@@ -54,7 +54,9 @@ class TrainingSettings(_Section):
     )
     batch_size: int = Field(1, ge=1, description="sequences per micro-batch on each process")
     grad_accumulation: int = Field(1, ge=1, description="micro-batches accumulated per optimizer step")
-    lr: float = Field(1e-3, gt=0, allow_inf_nan=False, description="peak learning rate of the memory/injection parameters")
+    lr: float = Field(
+        1e-3, gt=0, allow_inf_nan=False, description="peak learning rate of the memory/injection parameters"
+    )
     lora_lr: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="peak learning rate of the LoRA parameters (default: lr)"
     )
