@@ -205,3 +205,16 @@ def _take_lock(folder):
 
     with open(folder / "run.lock") as handle:  # a new open file: the kernel's lock, not this process's table
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_a_metrics_line_torn_by_a_kill_does_not_stop_the_resume(tmp_path, reference):
+    first = Trainer(tiny_llama(dropout=0.2), crash_settings(), items(10), tmp_path, tracking=QUIET)
+    first.train(stop_at_step=2)
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 3, "kind": "tr')  # killed while writing step 3's record
+    resumed = trained(tmp_path, resume="latest")
+    steps = [r["step"] for r in map(json.loads, (tmp_path / "metrics.jsonl").read_text().splitlines())]
+    assert steps == [1, 2, 3, 4]
+    final = params(resumed.unwrapped_model())
+    for name, tensor in reference[0].items():
+        torch.testing.assert_close(final[name], tensor, rtol=0, atol=0, msg=name)

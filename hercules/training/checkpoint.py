@@ -52,7 +52,7 @@ MANIFEST = "manifest.json"
 REQUIRED = ("model.safetensors", "optimizer.safetensors", "optimizer.json", "trainer_state.json",
             "rng-rank0.safetensors", "rng-rank0.json")
 _STEP = re.compile(r"step-(\d{8})")
-_LEFTOVER = re.compile(r"\.(step-\d{8}\.(tmp|deleting)|index\.json\.tmp.*|write-probe-.*)")
+_LEFTOVER = re.compile(r"\.(step-\d{8}\.(tmp|deleting)|index\.json\.tmp.*)")
 
 
 class NonFiniteCheckpoint(ValueError):

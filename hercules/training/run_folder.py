@@ -164,7 +164,7 @@ def check_writable(folder: str | Path, tag: str = "0") -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         probe.write_bytes(b"ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)
     except OSError as err:
         raise PermissionError(
             f"cannot write to {folder} ({err.strerror or err}); checkpoints go there: make it writable or set "
