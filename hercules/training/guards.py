@@ -88,3 +88,14 @@ def chance_level_warning(losses: Sequence[float], vocab: int | None, window: int
                 f"guess over {vocab} tokens (ln {vocab} = {chance:.4f}): the model has learned nothing or has "
                 f"collapsed; lower training.lr or check the data")
     return None
+
+
+def idle_run_warnings(model: torch.nn.Module, fingerprint: WeightFingerprint, losses: Sequence[float],
+                      steps: tuple[int, int]) -> list[str]:
+    """What to warn about at the end of steps ``steps[0]..steps[1]``: no weight changed, or chance-level loss."""
+    messages = []
+    if steps[1] >= steps[0] and fingerprint.unchanged(model):
+        messages.append(f"steps {steps[0]}-{steps[1]} changed no trainable weight: every update was zero; check "
+                        f"training.lr, lora_lr and eps (an infinite eps makes AdamW's update zero)")
+    chance = chance_level_warning(losses, vocab_size(model))
+    return messages + ([chance] if chance else [])

@@ -170,3 +170,24 @@ def check_writable(folder: str | Path, tag: str = "0") -> None:
             f"cannot write to {folder} ({err.strerror or err}); checkpoints go there: make it writable or set "
             f"output_dir to a writable folder"
         ) from err
+
+
+def open_run_folder(run_dir: str | Path, checkpoints: Any, *, fresh: bool, is_main: bool, rank: int) -> RunLock | None:
+    """What a training run does to its folder before step 1; returns the lock (main process) to release at the end.
+
+    The main process takes the lock; a fresh run is refused when the folder holds an earlier run; every process
+    checks that it can write checkpoints; the main process repairs what a crash left
+    (:meth:`~hercules.training.checkpoint.CheckpointManager.recover`).
+    """
+    lock = RunLock(run_dir).acquire() if is_main else None
+    try:
+        if fresh:
+            refuse_previous_run(run_dir)
+        check_writable(checkpoints.root, tag=str(rank))
+        if is_main:
+            checkpoints.recover()
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock

@@ -30,10 +30,10 @@ from hercules.backbones.compat import enable_activation_checkpointing
 from hercules.training.batches import MicroBatchStream, collate, count_target_tokens
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
-from hercules.training.guards import WeightFingerprint, chance_level_warning, nonfinite_parameters, vocab_size
+from hercules.training.guards import WeightFingerprint, idle_run_warnings, nonfinite_parameters
 from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer
-from hercules.training.run_folder import RunLock, check_writable, refuse_previous_run
+from hercules.training.run_folder import RunLock, open_run_folder
 from hercules.training.serialize import rng_state, set_rng_state
 from hercules.training.support import (
     TrainingDiverged,
@@ -104,19 +104,9 @@ class Trainer:
 
     # ---- run folder and resume ---------------------------------------------------------------------------
     def _open_run_folder(self) -> RunLock | None:
-        """Lock the folder (main process), refuse a fresh run into an earlier one's folder, check that
-        checkpoints can be written, and repair what a crash left (see :mod:`hercules.training.run_folder`)."""
-        lock = RunLock(self.run_dir).acquire() if self.acc.is_main_process else None
-        try:
-            if not self.settings.resume:
-                refuse_previous_run(self.run_dir)
-            check_writable(self.checkpoints.root, tag=str(self.rank))
-            if self.acc.is_main_process:
-                self.checkpoints.recover()
-        except BaseException:
-            if lock is not None:
-                lock.release()
-            raise
+        """Lock, check and repair the run folder (see :func:`~hercules.training.run_folder.open_run_folder`)."""
+        lock = open_run_folder(self.run_dir, self.checkpoints, fresh=not self.settings.resume,
+                               is_main=self.acc.is_main_process, rank=self.rank)
         self.acc.wait_for_everyone()
         return lock
 
@@ -348,20 +338,11 @@ class Trainer:
                 if stop_at_step is not None and st.step >= stop_at_step and st.step < self.total_steps:
                     last_ckpt = self.save_checkpoint()
                     break
-        self._warn_if_idle(fingerprint, losses, start_step)
+        for message in idle_run_warnings(self.acc.unwrap_model(self.model), fingerprint, losses,
+                                         steps=(start_step + 1, st.step)):
+            logger.warning(message)
         self.finish()
         return TrainResult(st.step, st.skipped, last_loss, st.best_val_loss, last_ckpt, self.run_dir)
-
-    def _warn_if_idle(self, fingerprint: WeightFingerprint, losses: list[float], start_step: int) -> None:
-        """Warn when the steps taken changed no trainable weight, or the loss sits at chance level."""
-        model = self.acc.unwrap_model(self.model)
-        if self.state.step > start_step and fingerprint.unchanged(model):
-            logger.warning(
-                "steps %d-%d changed no trainable weight: every update was zero; check training.lr, lora_lr and "
-                "eps (an infinite eps makes AdamW's update zero)", start_step + 1, self.state.step)
-        message = chance_level_warning(losses, vocab_size(model))
-        if message:
-            logger.warning(message)
 
     def finish(self) -> None:
         """Write the plots and close the trackers."""
