@@ -140,6 +140,8 @@ def test_latest_falls_back_to_the_newest_complete_checkpoint_and_says_so(tmp_pat
         assert manager.latest().name == "step-00000002"
         assert manager.resolve("latest").name == "step-00000002"
     assert "newest complete checkpoint" in caplog.text and "step-00000003" in caplog.text
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint: rng-rank0.json is missing"):
+        manager.resolve(str(tmp_path / "step-00000003"))  # a folder named by path is checked too
     shutil.rmtree(tmp_path / "step-00000003")
     assert manager.latest().name == "step-00000002"
     # a complete folder that a crash kept out of the index is the newest complete one

@@ -135,3 +135,30 @@ def test_a_supporting_fact_id_that_names_no_fact_warns(caplog):
         sample = parse_babi(lines, task="qa1", source="qa1_test.txt")[0]
     assert sample.supporting == (0,)
     assert "qa1_test.txt, line 2: supporting fact ID(s) [7]" in caplog.text
+
+
+def _hold(folder, ready, release):
+    from hercules.training.run_folder import RunLock
+
+    with RunLock(folder):
+        ready.set()
+        release.wait(30)
+
+
+def test_an_evaluation_folder_in_use_is_refused(tmp_path):
+    import multiprocessing
+
+    from hercules.training.run_folder import RunFolderLocked
+
+    ctx = multiprocessing.get_context("fork")
+    ready, release = ctx.Event(), ctx.Event()
+    holder = ctx.Process(target=_hold, args=(tmp_path, ready, release))
+    holder.start()
+    try:
+        assert ready.wait(30)
+        with pytest.raises(RunFolderLocked, match=f"process {holder.pid}"):
+            evaluate_babilong(StubLM(TOK), TOK, settings(BabilongData(), 2), tmp_path)
+    finally:
+        release.set()
+        holder.join(30)
+    assert not (tmp_path / "predictions.jsonl").exists()
