@@ -19,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import zlib
@@ -68,6 +69,12 @@ class BabilongSample:
     target: str
     facts: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_id(self) -> str:
+        """A hash of the sample's input, question and target: what an evaluation resumes by (16 hex digits)."""
+        text = "\x1f".join((self.context, self.question, self.target))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_record(self) -> dict[str, Any]:
         """The sample in the hub schema (``input``, ``question``, ``target``) plus our bookkeeping fields."""

@@ -33,6 +33,7 @@ from hercules.evaluation.metrics import babilong_score, contains, exact_match
 from hercules.evaluation.report import build_results, data_identity, finish_report, progress_bar
 from hercules.evaluation.segmented import segmented_answer
 from hercules.evaluation.settings import EvalSettings
+from hercules.training.run_folder import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -142,10 +143,44 @@ def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings:
 
 
 def _read_done(path: Path) -> dict[tuple[str, str, int], dict]:
+    """Earlier predictions by (task, length, index); the last record of a key wins.
+
+    A last line cut short (the run was killed while writing it) is dropped from the file with a warning; an
+    unreadable line elsewhere is an error naming the file and the line.
+    """
     if not path.exists():
         return {}
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number < len(lines) or line.endswith("\n"):
+                raise ValueError(f"{path}, line {number}: not a JSON record ({err.msg}); remove or repair "
+                                 f"the line, or evaluate afresh with resume: false") from err
+            log.warning("%s: dropping its last line, cut short by an interrupted write (%d bytes)",
+                        path, len(line))
+            path.write_text("".join(lines[: number - 1]), encoding="utf-8")
     return {(r["task"], r["length"], r["index"]): r for r in records}
+
+
+def _reused(done: dict, samples: dict, cells: list[tuple[str, str]]) -> dict[tuple[str, str, int], dict]:
+    """The earlier predictions that belong to the samples now asked for: same key and same sample identity."""
+    reused, stale = {}, 0
+    for cell in cells:
+        for s in samples[cell]:
+            record = done.get((s.task, s.length, s.index))
+            if record is not None and record.get("sample_id") == s.sample_id:
+                reused[s.task, s.length, s.index] = record
+            elif record is not None:
+                stale += 1
+    if stale:
+        log.warning("%d earlier predictions were made on other samples (their input, question or target "
+                    "differ); evaluating those samples again", stale)
+    return reused
 
 
 def _prepare_run(out: Path, settings: EvalSettings) -> dict[tuple[str, str, int], dict]:
@@ -174,6 +209,7 @@ def _score(sample: BabilongSample, output: str, n_tokens: int) -> dict[str, Any]
         "task": sample.task,
         "length": sample.length,
         "index": sample.index,
+        "sample_id": sample.sample_id,
         "question": sample.question,
         "target": sample.target,
         "output": output,
@@ -193,8 +229,13 @@ def evaluate_babilong(
     ``exact_match`` and ``contains`` likewise, ``counts``, and the model, data and settings identity.
     """
     out, start = Path(out_dir), time.perf_counter()
-    done = _prepare_run(out, settings)
-    prior_s = _prior_wall_time(out) if done else 0.0
+    with RunLock(out):
+        return _evaluate(model, tokenizer, settings, out, start)
+
+
+def _evaluate(model: Any, tokenizer: Any, settings: EvalSettings, out: Path, start: float) -> dict[str, Any]:
+    earlier = _prepare_run(out, settings)
+    prior_s = _prior_wall_time(out) if earlier else 0.0
     samples = load_babilong(
         settings.data,
         settings.tasks,
@@ -206,6 +247,7 @@ def evaluate_babilong(
     )
     model.eval()
     cells = [(t, length) for length in settings.lengths for t in settings.tasks]
+    done = _reused(earlier, samples, cells)  # only these count in the results, whatever the file holds
     total = sum(len(samples[c]) for c in cells)
     with (
         progress_bar(settings.progress, total) as advance,

@@ -46,9 +46,19 @@ class MetricsLog:
             f.write(json.dumps(_plain(record)) + "\n")
 
     def read(self) -> list[dict[str, Any]]:
+        """The records; a last line cut short by a kill mid-write is skipped with a warning."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise ValueError(f"{self.path}, line {number}: not a JSON record") from None
+                logger.warning("%s: skipping its last line, cut short by an interrupted write", self.path)
+        return records
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (written by an interrupted run that is now resumed from ``step``)."""
