@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 from hercules.cli.main import app
+from hercules.recipes.loading import load_recipe
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -41,6 +43,23 @@ def test_show_prints_defaults_and_overrides(recipe_file):
     result = runner.invoke(app, ["recipe", "show", str(recipe_file), "--set", "seed=11"])
     assert result.exit_code == 0
     assert "seed: 11" in result.output and "max_new_tokens: 3" in result.output and "few_shot:" in result.output
+
+
+LONG = "a description long enough to be cut at a narrow terminal, " * 3 + "with its end"
+
+
+@pytest.mark.parametrize("env", [{}, {"FORCE_COLOR": "1"}], ids=["redirected", "terminal"])
+def test_show_output_validates_back_to_the_same_recipe_at_40_columns(recipe_file, tmp_path, env):
+    recipe_file.write_text(recipe_file.read_text().replace("tiny evaluation", LONG))
+    shown = CliRunner(env={"COLUMNS": "40", **env}).invoke(app, ["recipe", "show", str(recipe_file)])
+    assert shown.exit_code == 0
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.output)  # the terminal's colours
+    assert (LONG in text) and max(map(len, text.splitlines())) > 40
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(text)
+    again = runner.invoke(app, ["recipe", "validate", str(copy)])
+    assert again.exit_code == 0, again.output
+    assert load_recipe(copy).model_dump() == load_recipe(recipe_file).model_dump()
 
 
 def test_list_shows_name_description_and_command(recipe_file):

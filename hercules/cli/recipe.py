@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -69,13 +70,25 @@ def validate(
 
 @app.command(epilog=EPILOG)
 def show(path: RecipeArg, set_: SetOption = None) -> None:
-    """Print the recipe as validated, with every default filled in."""
+    """Print the recipe as validated, with every default filled in, as YAML that `recipe validate` reads back.
+
+    Lines are never wrapped or cut: redirected (``> mine.yaml``) the output is the plain recipe; on a terminal it
+    is highlighted, and the terminal folds long lines only on screen.
+    """
     from hercules.recipes.loading import load_recipe
 
     with exit_codes():
         recipe = load_recipe(path, list(set_ or []))
-        text = yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
-        console.print(Syntax(text, "yaml", background_color="default"))
+        text = recipe_yaml(recipe.model_dump(mode="json"))
+        if console.is_terminal:
+            console.print(Syntax(text, "yaml").highlight(text), soft_wrap=True, end="")
+        else:
+            sys.stdout.write(text)
+
+
+def recipe_yaml(data: dict) -> str:
+    """``data`` as YAML with no line folded (PyYAML folds long strings at 80 columns by default)."""
+    return yaml.safe_dump(data, sort_keys=False, width=float("inf"), allow_unicode=True)
 
 
 def _header_command(path: Path) -> str:
