@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -60,6 +62,16 @@ def test_show_output_validates_back_to_the_same_recipe_at_40_columns(recipe_file
     again = runner.invoke(app, ["recipe", "validate", str(copy)])
     assert again.exit_code == 0, again.output
     assert load_recipe(copy).model_dump() == load_recipe(recipe_file).model_dump()
+
+
+def test_help_and_validate_import_neither_torch_nor_transformers(recipe_file):
+    code = (
+        "import sys; from typer.testing import CliRunner; from hercules.cli.main import app; "
+        f"r = [CliRunner().invoke(app, a).exit_code for a in (['--help'], ['recipe', 'validate', {str(recipe_file)!r}])]; "
+        "print(r, sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[0, 0] []", done.stdout + done.stderr
 
 
 def test_list_shows_name_description_and_command(recipe_file):
@@ -125,5 +137,7 @@ def test_bench_runs_the_module_with_its_arguments():
     assert "backbone" in listed.output and "memory" in listed.output  # the available benchmarks are named
     bad = runner.invoke(app, ["bench", "memory", "--impls", "nosuchimpl"])
     assert bad.exit_code == 2 and "invalid choice" in bad.output  # argparse of hercules.bench.memory saw it
-    helped = runner.invoke(app, ["bench", "backbone", "--", "--help"])
-    assert helped.exit_code == 0 and "--rounds" in helped.output
+    for name, option in [("backbone", "--rounds"), ("memory", "--naive-max-len")]:
+        helped = runner.invoke(app, ["bench", name, "--help"])
+        assert helped.exit_code == 0 and option in helped.output and f"hercules bench {name}" in helped.output
+    assert "cli_startup" in runner.invoke(app, ["bench", "--help"]).output

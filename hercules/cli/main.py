@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import pkgutil
-import runpy
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,7 +95,8 @@ def registries() -> dict[str, Any]:
     """Every :class:`hercules.registry.Registry` defined in an imported hercules module, by family name."""
     from hercules.registry import Registry
 
-    for name in ("hercules.memory", "hercules.injection", "hercules.backbones"):
+    for name in ("hercules.memory.gate_configs", "hercules.memory.models.configs", "hercules.memory.rules.configs",
+                 "hercules.injection.strategy_configs", "hercules.backbones.adapters"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     found = {}
@@ -133,26 +133,29 @@ def available_benches() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(hercules.bench.__path__) if not m.name.startswith("_"))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def bench(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="benchmark module in hercules/bench (memory, backbone)")],
+    name: Annotated[str | None, typer.Argument(help="benchmark module in hercules/bench", show_default=False)] = None,
 ) -> None:
-    """Run a benchmark (python -m hercules.bench.<name>); extra arguments are passed to it."""
+    """Run a benchmark (python -m hercules.bench.<name>); the other arguments are the benchmark's own.
+
+    `hercules bench NAME --help` shows that benchmark's options.
+    """
     names = available_benches()
+    if name in (None, "--help", "-h"):
+        console.print(ctx.get_help() + f"\n\nBenchmarks: {', '.join(names)}", highlight=False)
+        return
     if name not in names:
         err_console.print(f"[red]error:[/] unknown benchmark {name!r}; available: {', '.join(names) or '(none)'}")
         raise typer.Exit(BAD_INPUT)
-    argv = sys.argv
-    sys.argv = [f"hercules.bench.{name}", *ctx.args]
+    module = importlib.import_module(f"hercules.bench.{name}")
     try:
         with exit_codes():
-            runpy.run_module(f"hercules.bench.{name}", run_name="__main__", alter_sys=True)
-    except SystemExit as done:
+            module.main(list(ctx.args))
+    except SystemExit as done:  # argparse exits 0 after --help, 2 on bad arguments
         if done.code not in (0, None):
             raise typer.Exit(done.code if isinstance(done.code, int) else 1) from None
-    finally:
-        sys.argv = argv
 
 
 if __name__ == "__main__":

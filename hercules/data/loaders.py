@@ -25,7 +25,6 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hercules.data.babi import load_babi_task
@@ -111,6 +110,8 @@ def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
     """
     if n is None or n >= count:
         return list(range(count))
+    import numpy as np
+
     rng = np.random.default_rng([seed, sum(map(ord, task))])
     return rng.permutation(count)[:n].tolist()
 

@@ -6,10 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-import hercules.injection.strategies  # noqa: F401  (registers mal, mac, mag)
 from hercules.injection.registry import INJECTIONS
-from hercules.injection.strategies import MACConfig
-from hercules.memory import MemoryConfig
+from hercules.injection.strategy_configs import MACConfig  # declares mal, mac, mag
+from hercules.memory.config import MemoryConfig
 
 InjectionField = INJECTIONS.field_type()
 
