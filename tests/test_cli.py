@@ -112,6 +112,30 @@ def test_eval_command_on_a_tiny_backbone(tmp_path):
     assert bad.exit_code == 2 and "3x" in bad.output
 
 
+def test_eval_takes_the_recipes_settings_and_options_override_them(recipe_file, tmp_path):
+    recipe_file.write_text(recipe_file.read_text().replace("progress: false}", "progress: false, few_shot: false}"))
+    out = tmp_path / "ev"
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe_file), "--samples", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["settings"]["few_shot"] is False and saved["settings"]["max_new_tokens"] == 3  # the recipe's
+    assert saved["counts"] == {"qa1": {"0k": 3}}  # --samples 3 replaced the recipe's 2
+    assert saved["model"]["model_type"] == "llama" and saved["note"] is None
+    assert runner.invoke(app, ["eval"]).exit_code == 2  # neither a model nor a recipe
+
+
+def test_eval_in_segments_without_memory_warns_and_is_named_a_no_memory_baseline(tmp_path):
+    out = tmp_path / "ev"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, [
+        "eval", "tiny:llama", "--tasks", "qa1", "--lengths", "0k", "--samples", "1", "--max-new-tokens", "2",
+        "--segment-length", "16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no-memory baseline" in " ".join(result.output.split())
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["note"].startswith("no-memory baseline") and saved["settings"]["segment_length"] == 16
+    assert "no memory (no-memory baseline)" in result.output  # the table's title
+
+
 def test_failures_exit_1_with_a_message(tmp_path):
     result = runner.invoke(app, ["eval", "tiny:nosuchfamily", "--tasks", "qa1", "--lengths", "0k",
                                  "--out", str(tmp_path / "x")])

@@ -48,7 +48,8 @@ class AugmentConfig(BaseModel):
         default_factory=dict, description="Per-layer settings by layer index (negative allowed)."
     )
     segment_length: int | None = Field(
-        None, ge=1, description="Read inputs longer than this in segments, carrying only the memory between them."
+        None, ge=1, description="Read inputs longer than this in segments, carrying only the memory between them; "
+        "also the BABILong evaluation's segment length when evaluation.segment_length is unset.",
     )
 
     @field_validator("layers")

@@ -102,6 +102,12 @@ class Recipe(_Section):
             raise ValueError("the recipe does nothing: give a training section, an evaluation section, or both")
         if self.compare_with_backbone and self.evaluation is None:
             raise ValueError("compare_with_backbone needs an evaluation section")
+        seg = (getattr(self.augment, "segment_length", None), getattr(self.evaluation, "segment_length", None))
+        if None not in seg and seg[0] != seg[1]:
+            raise ValueError(
+                f"augment.segment_length={seg[0]} and evaluation.segment_length={seg[1]} disagree; set one of them "
+                "(the evaluation uses augment.segment_length when its own is unset)"
+            )
         return self
 
     def run_dir(self) -> Path:
