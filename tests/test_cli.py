@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -79,6 +80,20 @@ def test_list_shows_name_description_and_command(recipe_file):
     assert result.exit_code == 0
     assert "cli-eval" in result.output and "tiny evaluation" in result.output
     assert runner.invoke(app, ["recipe", "list", str(recipe_file.parent / "empty")]).exit_code == 2
+
+
+def test_list_fits_80_columns_with_whole_file_names_and_what_each_recipe_needs():
+    folder = Path(__file__).resolve().parents[1] / "recipes"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["recipe", "list", str(folder)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    needs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        (row,) = [line for line in lines if f" {path.name} " in line]  # never broken across lines
+        needs[path.stem] = row.split("│")[2].strip()
+    assert needs["quickstart"] == "none" and needs["llama3.2-1b-alma"] == "hub, GPU"
+    assert needs["llama3.2-1b-backbone"] == "hub"  # evaluates only, on the hub's BABILong
 
 
 def test_fields_table_and_help_use_field_descriptions():

@@ -1,6 +1,8 @@
-"""The run's figures are readable on their own: big enough, titled by run and model, labelled, nothing cut off."""
+"""The run's figures and tables are readable on their own: titled by run and model, labelled, nothing cut off."""
 
 from __future__ import annotations
+
+import io
 
 import matplotlib
 
@@ -9,8 +11,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 from PIL import Image  # noqa: E402
+from rich.console import Console  # noqa: E402
 
-from hercules.evaluation.report import heatmap_figure, write_heatmap  # noqa: E402
+from hercules.evaluation.report import accuracy_table, heatmap_figure, write_heatmap  # noqa: E402
 from hercules.training.plots import diagnostics_figure  # noqa: E402
 
 BACKBONE = {"name_or_path": "HuggingFaceTB/SmolLM2-135M-Instruct", "augmented": False}
@@ -78,3 +81,12 @@ def test_memory_diagnostics_panels_are_titled_in_words_and_labelled():
     assert not any("diag/" in t or "_" in t.split("(")[0] for t in titles)  # no raw metric names
     assert all(ax.get_xlabel() == "optimizer step" and ax.get_ylabel() for ax in fig.axes)
     plt.close(fig)
+
+
+def test_each_accuracy_table_names_its_model_on_one_line_within_80_columns():
+    for model, label in ((MEMORY, "SmolLM2-135M-Instruct + memory (MAC, last layer)"),
+                         (BACKBONE, "SmolLM2-135M-Instruct, no memory")):
+        console = Console(width=80, record=True, file=io.StringIO())
+        console.print(accuracy_table(_results(5, 2, model)))
+        lines = console.export_text().splitlines()
+        assert lines[0].strip() == f"BABILong accuracy (%): {label}" and max(map(len, lines)) <= 80

@@ -91,27 +91,53 @@ def recipe_yaml(data: dict) -> str:
     return yaml.safe_dump(data, sort_keys=False, width=float("inf"), allow_unicode=True)
 
 
-def _header_command(path: Path) -> str:
-    for line in path.read_text().splitlines():
-        if line.startswith("#") and "hercules " in line:
-            return line.lstrip("# ").strip()
-    return ""
+OFFLINE_BACKBONES = ("smollm2-135m", "gemma3-270m")
+GPU_TOKENS = 1_000_000
+
+
+def recipe_needs(recipe: Recipe) -> list[str]:
+    """What a recipe needs beyond an offline CPU: ``hub`` (a model or data set from the Hugging Face hub, or its
+    local cache) and ``GPU`` (language-model training on at least a million tokens)."""
+    name = recipe.backbone.name
+    hub = not (name in OFFLINE_BACKBONES or name.startswith("tiny:") or Path(name).is_dir())
+    data = recipe.data
+    sources = [recipe.evaluation.data.source] if recipe.evaluation is not None else []
+    if data is not None and data.kind == "babilong":
+        sources.append(data.source.source)
+    hub = hub or "hub" in sources or (data is not None and data.kind == "lm" and data.source == "fineweb")
+    gpu = False
+    if recipe.training is not None and data is not None and data.kind == "lm":
+        s = recipe.training
+        blocks = data.num_blocks if s.max_steps is None else min(data.num_blocks, s.max_steps * s.batch_size
+                                                                 * s.grad_accumulation)
+        gpu = blocks * data.block_size >= GPU_TOKENS
+    return [need for need, yes in (("hub", hub), ("GPU", gpu)) if yes]
 
 
 @app.command("list")
 def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes")] = None) -> None:
-    """List the recipes in a folder (default: ./recipes) with their description and command."""
+    """List the recipes in a folder (default: ./recipes): description, and whether each needs the hub or a GPU."""
+    from hercules.recipes.loading import RecipeError, load_recipe
+
     folder = folder or default_recipe_dir()
     files = sorted(folder.glob("*.yaml"))
     if not files:
         err_console.print(f"[red]error:[/] no recipes (*.yaml) in {folder}")
         raise typer.Exit(BAD_INPUT)
-    table = Table(title=f"recipes in {folder}")
-    for col in ("file", "name", "description", "command"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"recipes in {folder}", caption=f"run one: hercules recipe run {folder}/FILE\n"
+                  "needs: hub = downloads from the Hugging Face hub (or its local cache); "
+                  "GPU = trains on a million tokens or more", caption_justify="left")
+    table.add_column("file", no_wrap=True)
+    table.add_column("needs", no_wrap=True)
+    table.add_column("description", ratio=1)
     for path in files:
-        data = yaml.safe_load(path.read_text()) or {}
-        table.add_row(path.name, str(data.get("name", "")), str(data.get("description", "")), _header_command(path))
+        try:
+            recipe = load_recipe(path)
+        except RecipeError:
+            table.add_row(path.name, "invalid", "see `hercules recipe validate`")
+            continue
+        file = path.name if recipe.name == path.stem else f"{path.name}\n(name: {recipe.name})"
+        table.add_row(file, ", ".join(recipe_needs(recipe)) or "none", recipe.description)
     console.print(table)
 
 
