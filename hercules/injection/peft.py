@@ -17,6 +17,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -82,7 +83,11 @@ def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
         exclude_modules=memory_module_names(model),
         task_type="CAUSAL_LM",
     )
-    peft_model = get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # peft (0.21) reads transformers' deprecated ``is_gradient_checkpointing`` property, which warns on every
+        # call; the value it reads is the same as ``is_activation_checkpointing``'s, so only the warning is dropped.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lora)
     peft_model.hercules_config = config
     return peft_model
 
