@@ -1,4 +1,4 @@
-"""Memory models (the networks whose weights are the memory); importing this package registers the built-ins."""
+"""Memory models (the networks whose weights are the memory); the built-ins are declared in configs.py."""
 
 from hercules.lazy import lazy_package
 

@@ -1,4 +1,4 @@
-"""Update rules; importing this package registers the built-ins."""
+"""Update rules; the built-ins are declared in configs.py and their classes imported on first use."""
 
 from hercules.lazy import lazy_package
 
