@@ -87,31 +87,39 @@ def eval_(
     given here changing one field. With --segment-length, inputs longer than it are read segment by segment into
     the memory; a model without memory then answers without the context (a no-memory baseline, with a warning).
     """
-    from hercules.recipes.loading import RecipeError, load_recipe, validate_recipe
-
     with exit_codes():
-        base = load_recipe(recipe_path) if recipe_path is not None else None
-        if model is None and base is None:
-            raise RecipeError("hercules eval: give a MODEL, or --recipe R to evaluate R's backbone")
         given = {"tasks": _csv(tasks), "lengths": _csv(lengths), "samples_per_task": samples,
                  "batch_size": batch_size, "max_new_tokens": max_new_tokens, "segment_length": segment_length,
                  "max_input_tokens": max_input_tokens, "few_shot": few_shot, "use_chat_template": chat_template,
-                 "seed": seed, "resume": resume}
-        evaluation = (base.evaluation.model_dump(mode="json") if base and base.evaluation else {}) | {
-            k: v for k, v in given.items() if v is not None}
-        data = {"source": source, "babi_dir": babi_dir, "background": background, "local_path": local_path}
-        evaluation["data"] = evaluation.get("data", {}) | {k: v for k, v in data.items() if v is not None}
-        backbone = base.backbone.model_dump(mode="json") if base else {}
-        backbone |= {k: v for k, v in {"name": model, "dtype": dtype}.items() if v is not None}
-        recipe = validate_recipe({"name": out.name, "output_dir": str(out.parent), "evaluation": evaluation,
-                                  "backbone": backbone}, source="hercules eval")
-        loaded, tokenizer = _load_for_eval(backbone["name"], recipe)
+                 "seed": seed, "resume": resume,
+                 "data": {"source": source, "babi_dir": babi_dir, "background": background, "local_path": local_path}}
+        recipe = _eval_recipe(recipe_path, {"name": model, "dtype": dtype}, given, out)
+        loaded, tokenizer = _load_for_eval(recipe.backbone.name, recipe)
         from hercules.evaluation import evaluate_babilong
 
         results = evaluate_babilong(loaded, tokenizer, recipe.evaluation, out)
         if results.get("note"):
             err_console.print(f"[yellow]warning:[/] {results['note']}", highlight=False)
         console.print(f"results in {out}")
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _eval_recipe(path: Path | None, backbone: dict[str, Any], given: dict[str, Any], out: Path) -> Any:
+    """An evaluation-only recipe: the --recipe's backbone and evaluation section (if any), then the options given."""
+    from hercules.recipes.loading import RecipeError, load_recipe, validate_recipe
+
+    base = load_recipe(path) if path is not None else None
+    if backbone["name"] is None and base is None:
+        raise RecipeError("hercules eval: give a MODEL, or --recipe R to evaluate R's backbone")
+    evaluation = base.evaluation.model_dump(mode="json") if base is not None and base.evaluation else {}
+    evaluation |= _given({k: v for k, v in given.items() if k != "data"})
+    evaluation["data"] = evaluation.get("data", {}) | _given(given["data"])
+    backbone = (base.backbone.model_dump(mode="json") if base is not None else {}) | _given(backbone)
+    return validate_recipe({"name": out.name, "output_dir": str(out.parent), "evaluation": evaluation,
+                            "backbone": backbone}, source="hercules eval")
 
 
 def _load_for_eval(model: str, recipe: Any) -> tuple[Any, Any]:
