@@ -7,6 +7,7 @@ import argparse
 import pytest
 import torch
 
+from hercules.bench import cli_startup
 from hercules.bench import memory as bench
 
 
@@ -61,3 +62,18 @@ def test_kernel_count_leaves_out_views_and_counts_each_computing_operator():
         (c * 2 + 1).sum()  # three computing operators
 
     assert bench.count_kernels(step, "cpu") == 4
+
+
+IMPORTTIME = """import time: self [us] | cumulative | imported package
+import time:       100 |        150 |   _io
+import time:       300 |        300 | encodings
+import time:      1000 |       1000 |     torch._C
+import time:      2000 |       3000 |   torch
+import time:       500 |       3500 | hercules.cli.main
+"""
+
+
+def test_import_time_sums_the_top_level_imports_and_lists_every_module():
+    seconds, modules = cli_startup.parse_importtime(IMPORTTIME)
+    assert seconds == pytest.approx((300 + 3500) / 1e6)
+    assert modules == {"_io", "encodings", "torch._C", "torch", "hercules.cli.main"}

@@ -25,11 +25,12 @@ import re
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hercules.data.babi import BabiSample
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the recipe schema imports this module
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class SentenceSource:
         key = id(tokenizer)
         if key not in self._lengths:
             ids = tokenizer([" " + s for s in self.sentences], add_special_tokens=False)["input_ids"]
+            import numpy as np
+
             self._lengths[key] = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         return self._lengths[key]
 
@@ -138,6 +141,8 @@ class SentenceSource:
 
 def insert_facts(background: list[str], facts: list[str], rng: np.random.Generator) -> list[str]:
     """Insert ``facts`` in order at random sentence boundaries of ``background`` (several may share one)."""
+    import numpy as np
+
     positions = np.sort(rng.integers(0, len(background) + 1, size=len(facts)))
     out: list[str] = []
     fact_iter = iter(zip(positions.tolist(), facts, strict=True))
@@ -179,6 +184,8 @@ class BabilongGenerator:
                 sample.task, length, index, context, sample.question, sample.answer, tuple(facts), meta
             )
         key = [self.seed, zlib.crc32(sample.task.encode()), budget, index]
+        import numpy as np
+
         rng = np.random.default_rng(key)
         fact_tokens = sum(self._count(" " + f) for f in facts)
         if fact_tokens >= budget:

@@ -25,7 +25,6 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hercules.data.babi import load_babi_task
@@ -110,6 +109,8 @@ def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
     The same seeded order for every ``n``, up to all of them when ``n`` is None or at least ``count``: sample
     ``i`` is the same story whatever the count asked for.
     """
+    import numpy as np
+
     rng = np.random.default_rng([seed, sum(map(ord, task))])
     return rng.permutation(count)[: count if n is None else n].tolist()
 

@@ -101,6 +101,26 @@ def _reads_padding(model: Any) -> bool:
     return any(not layer.runs_rows for layer in memory_layers(model).values())
 
 
+def segment_plan(model: Any, settings: EvalSettings) -> tuple[EvalSettings, str | None]:
+    """The settings with the segment length in effect, and a note when the result is a no-memory baseline.
+
+    ``settings.segment_length`` is the source; unset, the model's own ``AugmentConfig.segment_length`` (from
+    ``augment:`` in its recipe) is used. A model without memory never sees a context read in segments: it then
+    answers from the question alone, which is logged as a warning and noted in the results.
+    """
+    from hercules.injection.augment import memory_layers
+
+    own = getattr(getattr(model, "hercules_config", None), "segment_length", None)
+    if settings.segment_length is None and own is not None:
+        settings = settings.model_copy(update={"segment_length": own})
+    if settings.segment_length is None or memory_layers(model):
+        return settings, None
+    note = (f"no-memory baseline: the model has no memory, so inputs longer than segment_length="
+            f"{settings.segment_length} tokens are answered from the question without their context")
+    log.warning("%s (give a model with memory to evaluate reading in segments)", note)
+    return settings, note
+
+
 def _equal_length_groups(ids: list[list[int]]) -> list[list[int]]:
     """Positions of ``ids`` grouped by prompt length, in first-seen order."""
     groups: dict[int, list[int]] = {}
@@ -234,6 +254,7 @@ def evaluate_babilong(
 
 
 def _evaluate(model: Any, tokenizer: Any, settings: EvalSettings, out: Path, start: float) -> dict[str, Any]:
+    settings, note = segment_plan(model, settings)
     earlier = _prepare_run(out, settings)
     prior_s = _prior_wall_time(out) if earlier else 0.0
     samples = load_babilong(
@@ -276,6 +297,7 @@ def _evaluate(model: Any, tokenizer: Any, settings: EvalSettings, out: Path, sta
                 data_identity(samples, settings),
                 prior_s + time.perf_counter() - start,
                 out,
+                note=note,
             )
     finish_report(results, out, show=settings.progress)
     return results

@@ -156,6 +156,12 @@ class Recipe(_Section):
                              "twin would have nothing to train")
         if "full_attention" in self.baselines and not isinstance(self.data, RecallTrainData):
             raise ValueError("baselines: full_attention is defined for data.kind: recall")
+        seg = (getattr(self.augment, "segment_length", None), getattr(self.evaluation, "segment_length", None))
+        if None not in seg and seg[0] != seg[1]:
+            raise ValueError(
+                f"augment.segment_length={seg[0]} and evaluation.segment_length={seg[1]} disagree; set one of them "
+                "(the evaluation uses augment.segment_length when its own is unset)"
+            )
         return self
 
     def _check_segments(self) -> None:

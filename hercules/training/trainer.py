@@ -33,6 +33,7 @@ from hercules.training.config import TrackingSettings, TrainingSettings
 from hercules.training.guards import WeightFingerprint, idle_run_warnings, nonfinite_parameters
 from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer
+from hercules.training.plots import plot_run, schedule_text
 from hercules.training.run_folder import RunLock, open_run_folder
 from hercules.training.segment_loss import segmented_lm_loss
 from hercules.training.serialize import rng_state, set_rng_state
@@ -44,7 +45,7 @@ from hercules.training.support import (
     make_accelerator,
     sigterm_as_interrupt,
 )
-from hercules.training.tracking import MetricsLog, plot_run, progress_bar
+from hercules.training.tracking import MetricsLog, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -288,7 +289,7 @@ class Trainer:
                 "kind": "train",
                 "loss": out["loss"],
                 "grad_norm": out["grad_norm"],
-                "lr": self.schedule.get_last_lr()[0],
+                **self._learning_rates(),
                 "tokens": st.tokens,
                 "tokens_per_s": out["tokens"] / max(seconds, 1e-9),
             }
@@ -377,10 +378,20 @@ class Trainer:
         self.finish()
         return TrainResult(st.step, st.skipped, last_loss, st.best_val_loss, last_ckpt, self.run_dir)
 
+    def _learning_rates(self) -> dict[str, float]:
+        """``lr`` of the memory/injection group (``training.lr`` × schedule) and ``lora_lr`` of the LoRA group."""
+        rates = {g.get("name", ""): g["lr"] for g in self.optimizer.param_groups}
+        out: dict[str, float] = {}
+        for key, group in (("lr", "main"), ("lora_lr", "lora")):
+            for name in (group, f"{group}_no_decay"):
+                if name in rates:
+                    out.setdefault(key, rates[name])
+        return out or {"lr": self.optimizer.param_groups[0]["lr"]}
+
     def finish(self) -> None:
         """Write the plots and close the trackers."""
         if self.acc.is_main_process and self.tracking.plots:
-            plot_run(self.metrics.read(), self.run_dir)
+            plot_run(self.metrics.read(), self.run_dir, schedule=schedule_text(self.settings.schedule))
         if self.tracking.report_to:
             self.acc.end_training()
         self.acc.wait_for_everyone()
