@@ -37,12 +37,13 @@ class MemoryConfig(BaseModel):
         description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
     )
     max_grad_norm: float | None = Field(
-        None,
+        4.0,
         gt=0,
         allow_inf_nan=False,
         description="Clip each token's inner-loop gradient to this norm (over all memory weights; null: off). It "
         "bounds every token's step by θ·max_grad_norm, which keeps the memory finite at any learned rate "
-        "(docs/concepts/memory.md, 'Stability').",
+        "(docs/concepts/memory.md, 'Stability'). The default 4 is above a fresh memory's per-token norms (about "
+        "2.7 for mlp, 2 for linear, 0.35 for swiglu) and so clips only a growing memory.",
     )
     conv_init: Literal["identity", "random"] = Field(
         "identity",
