@@ -27,7 +27,7 @@ T = TypeVar("T")
 class PluginConfig(BaseModel):
     """Base class of every plugin config: unknown fields are errors, ``kind`` names the plugin."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     kind: str
 
 

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from hercules.cli.common import BAD_INPUT, console, err_console, exit_codes, field_rows, sections_help
 from hercules.recipes.schema import Recipe
+from hercules.recipes.yaml_input import RecipeError, parse_yaml, read_text
 
 app = typer.Typer(help="Validate, inspect and run YAML recipes.", no_args_is_help=True)
 
@@ -51,14 +52,21 @@ def run(
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="recipe YAML files", show_default=False)],
     set_: SetOption = None,
+    plugins: Annotated[bool, typer.Option(
+        help="import the modules a recipe lists under plugins: (this runs their code: use --no-plugins for a "
+             "recipe you do not trust; components they would register are then unknown kinds)")] = True,
 ) -> None:
-    """Check recipes against the schema; exit code 2 if any is invalid."""
-    from hercules.recipes.loading import RecipeError, load_recipe
+    """Check recipes against the schema; exit code 2 if any is invalid.
+
+    Validating imports the Python modules listed under a recipe's plugins: section, which runs their code;
+    --no-plugins skips that.
+    """
+    from hercules.recipes.loading import load_recipe
 
     bad = 0
     for path in paths:
         try:
-            recipe = load_recipe(path, list(set_ or []))
+            recipe = load_recipe(path, list(set_ or []), plugins=plugins)
             console.print(f"[green]ok[/] {path} ({recipe.name})", highlight=False)
         except RecipeError as err:
             bad += 1
@@ -78,8 +86,8 @@ def show(path: RecipeArg, set_: SetOption = None) -> None:
         console.print(Syntax(text, "yaml", background_color="default"))
 
 
-def _header_command(path: Path) -> str:
-    for line in path.read_text().splitlines():
+def _header_command(text: str) -> str:
+    for line in text.splitlines():
         if line.startswith("#") and "hercules " in line:
             return line.lstrip("# ").strip()
     return ""
@@ -96,10 +104,28 @@ def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes"
     table = Table(title=f"recipes in {folder}")
     for col in ("file", "name", "description", "command"):
         table.add_column(col, overflow="fold")
+    problems = []
     for path in files:
-        data = yaml.safe_load(path.read_text()) or {}
-        table.add_row(path.name, str(data.get("name", "")), str(data.get("description", "")), _header_command(path))
+        try:
+            text = read_text(path)
+            data = parse_yaml(text, str(path))
+        except RecipeError as err:
+            problems.append(str(err))
+            table.add_row(path.name, "", "[red](unreadable: see below)[/]", "")
+            continue
+        data = data if isinstance(data, dict) else {}
+        table.add_row(path.name, short(data.get("name", "")), short(data.get("description", "")),
+                      _header_command(text))
     console.print(table)
+    for problem in problems:
+        err_console.print(f"[red]invalid[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(BAD_INPUT)
+
+
+def short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @app.command()

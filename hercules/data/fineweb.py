@@ -41,7 +41,7 @@ class TextData(BaseModel):
         'files'
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     source: Literal["fineweb", "files"] = Field(
         "fineweb", description="fineweb: FineWeb-Edu streamed from the hub; files: local UTF-8 text files"
     )

@@ -17,18 +17,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hercules.data.fineweb import TextData
 from hercules.data.loaders import BabilongData
-from hercules.evaluation.settings import EvalSettings
+from hercules.evaluation.settings import MAX_SAMPLES, MAX_SEED, EvalSettings, check_lengths, check_tasks
 from hercules.injection.config import AugmentConfig
 from hercules.injection.peft import PeftSettings
 from hercules.training.config import TrackingSettings, TrainingSettings
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BackboneSettings(_Section):
@@ -42,6 +42,19 @@ class BackboneSettings(_Section):
         "float32", description="weight dtype when loading (float32 on CPU; mixed precision is training.precision)"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _known_tiny(cls, name: str) -> str:
+        from hercules.backbones.tiny import FAMILIES
+
+        family = name.removeprefix("tiny:")
+        if name.startswith("tiny:") and family not in FAMILIES:
+            raise ValueError(f"unknown tiny model family {family!r}; valid choices: "
+                             f"{', '.join(f'tiny:{f}' for f in FAMILIES)}")
+        if not name.strip():
+            raise ValueError("the backbone name is empty; give a hub id, a model folder or a built-in name")
+        return name
+
 
 class BabilongTrainData(_Section):
     """Question answering on BABILong training samples; the loss is on the answer tokens by default."""
@@ -50,8 +63,8 @@ class BabilongTrainData(_Section):
     source: BabilongData = Field(default_factory=BabilongData, description="where the samples come from")
     tasks: list[str] = Field(["qa1"], description="BABILong tasks to train on (qa1..qa20)")
     lengths: list[str] = Field(["0k"], description="context lengths of the training samples")
-    samples: int = Field(200, ge=1, description="training samples per task and length")
-    val_samples: int = Field(20, ge=0, description="held-out samples per task and length for the validation loss")
+    samples: int = Field(200, ge=1, le=MAX_SAMPLES, description="training samples per task and length")
+    val_samples: int = Field(20, ge=0, le=MAX_SAMPLES, description="held-out samples per task and length for the validation loss")
     answer: Literal["target", "sentence"] = Field(
         "target",
         description="what the model learns to reply: the bare target ('garden'), or the sentence the location "
@@ -60,6 +73,9 @@ class BabilongTrainData(_Section):
     loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
     few_shot: bool = Field(True, description="include the prompt's worked examples (as the evaluation does)")
     use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
+
+    _tasks = field_validator("tasks")(classmethod(lambda cls, tasks: check_tasks(tasks)))
+    _lengths = field_validator("lengths")(classmethod(lambda cls, lengths: check_lengths(lengths)))
 
 
 class LanguageModelData(TextData):
@@ -77,7 +93,7 @@ class Recipe(_Section):
 
     name: str = Field(description="run name; the run folder is output_dir/name")
     description: str = Field("", description="what the recipe is for")
-    seed: int = Field(0, description="seed of model initialisation, data order and sampling")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of model initialisation, data order and sampling")
     output_dir: Path = Field(Path("runs"), description="folder under which the run folder is created")
     plugins: list[str] = Field(
         [], description="Python modules imported before the rest of the recipe is validated, so that the "

@@ -18,7 +18,7 @@ class SwiGLUMemoryConfig(PluginConfig):
     """A gated MLP memory, as in the feed-forward blocks of Llama-family models."""
 
     kind: Literal["swiglu"] = "swiglu"
-    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
+    expansion: float = Field(2.0, gt=0, le=64, description="Hidden width as a multiple of the head size.")
     residual: bool = Field(True, description="Add the input to the output.")
 
 
