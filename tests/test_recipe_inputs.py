@@ -273,3 +273,26 @@ def test_property_malformed_recipes_get_one_line_rc2_quickly(tmp_path, defect):
     assert "Traceback" not in out and "Error:" not in out.split(":", 1)[0], out[:1000]
     assert len(out.splitlines()) == 1 and len(out) < 1000, out[:1000]
     assert elapsed < 3.0, (defect, elapsed)
+
+
+def _field_paths() -> list[str]:
+    from hercules.cli.common import field_rows
+    from hercules.recipes.schema import Recipe
+
+    return sorted(row[0] for row in field_rows(Recipe) if not row[0].startswith("data."))
+
+
+_ODD_VALUES = st.sampled_from(["[x]", "{a: 1}", "{kind: [1]}", "x", "-5", "1e300", "null", "''", "[[[]]]", "2**70",
+                               "{kind: mlp, depth: {a: b}}", "[.nan]", "!!binary aGk=", "2001-01-01", "~"])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(field=st.sampled_from(_field_paths()), value=_ODD_VALUES)
+def test_property_any_value_at_any_field_is_accepted_or_one_line_per_problem(tmp_path, field, value):
+    path = tmp_path / "h.yaml"
+    path.write_text(yaml.safe_dump(BASE))
+    rc, out = _validate(path, "--set", f"{field}={value}")
+    assert rc in (0, 2), (field, value, out[:1000])
+    assert "Traceback" not in out and len(out) < 4000, out[:1000]
+    if rc == 2:
+        assert all(line.startswith(("invalid ", str(path))) for line in out.splitlines()), out[:1000]
