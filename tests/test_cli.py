@@ -83,7 +83,7 @@ def test_eval_command_on_a_tiny_backbone(tmp_path):
 
 @pytest.mark.parametrize(("args", "named"), [
     (["tiny:nosuchfamily"], "nosuchfamily"),
-    ([str("no-such-model-xyz")], "no-such-model-xyz"),
+    (["no-such-model-xyz"], "no-such-model-xyz"),
     (["tiny:llama", "--source", "local"], "local_path"),
     (["tiny:llama", "--source", "babi"], "babi_dir"),
 ])

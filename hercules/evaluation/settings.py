@@ -15,7 +15,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from hercules.data.babilong import LENGTHS, length_tokens
 from hercules.data.loaders import BabilongData
 
-
 MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
 MAX_SAMPLES = 100_000  # per task and length; BABILong has at most 1000 test samples per cell
 
