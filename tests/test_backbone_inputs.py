@@ -49,7 +49,7 @@ def test_gpt2_positional_cache_keeps_the_memory_while_decoding(injection):
         cache, steps = DynamicCache(config=model.config), []
         for t in range(x.shape[1]):
             steps.append(model(x[:, t : t + 1], **{cache_argument(model): cache}, use_cache=True).logits)
-    assert (torch.cat(steps, 1) - full).abs().max() <= 1e-4
+    assert (torch.cat(steps, 1) - full).abs().max() <= 1e-5  # a fresh memory per step is off by 5e-5 or more
     prompt = x[:1, :4]
     generated = model.generate(prompt, max_new_tokens=5, do_sample=False, pad_token_id=0)
     with torch.no_grad():
