@@ -91,7 +91,7 @@ class NeuralMemory(nn.Module):
     def signature(self) -> StateSignature:
         """What a state of this layer records about it (checked when a state comes back in)."""
         dtype = self.to_qkv.weight.dtype
-        key = (dtype, tuple(p.shape for p in self.model.initial.values()))
+        key = dtype  # the shapes are fixed at construction; a cast (module.to) changes the dtype
         if getattr(self, "_signature_key", None) != key:
             conv = self.conv_weight
             self._signature = StateSignature(

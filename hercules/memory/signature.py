@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
+
+import torch
 
 if TYPE_CHECKING:
     from hercules.memory.state import MemoryState
@@ -56,6 +59,11 @@ class StateSignature:
             for f in fields(self)
             if getattr(self, f.name) != getattr(layer, f.name)
         ]
+
+    @cached_property
+    def _expected(self) -> tuple[dict[str, tuple[int, ...]], torch.dtype | None]:
+        """Per-sample weight shapes by name and the torch dtype, for the fast check in :func:`check_state`."""
+        return dict(self.shapes), getattr(torch, self.dtype.removeprefix("torch."), None)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self) | {"shapes": {n: list(s) for n, s in self.shapes}}, sort_keys=True)
@@ -126,8 +134,45 @@ def _conv_problems(state: MemoryState, sig: StateSignature, batch: int | None) -
     return []
 
 
+def _fits(state: MemoryState, sig: StateSignature, weights: bool = True) -> bool:
+    """Whether the tensors of ``state`` have the shapes and dtype ``sig`` implies: the fast check made on every
+    call (a decoding step), without building messages; :func:`state_problems` explains a ``False``. With
+    ``weights=False`` (a state whose signature matches: its weights were made by such a layer) only the pending
+    tokens and the convolution cache, the parts a caller is likely to edit, are checked."""
+    shapes, dtype = sig._expected
+    pending, conv = state.pending, state.conv
+    q = pending.get("q")
+    if len(pending) != len(PENDING) or q is None or q.dim() != 4 or q.dtype != dtype:
+        return False
+    batch, length = q.shape[:2]
+    if q.shape[2:] != (sig.heads, sig.dim_head) or length >= sig.chunk_size:
+        return False
+    for name in ("k", "v"):
+        tensor = pending.get(name)
+        if tensor is None or tensor.shape != q.shape or tensor.dtype != dtype:
+            return False
+    for name in ("lr", "mom", "forget"):
+        tensor = pending.get(name)
+        if tensor is None or tensor.shape != q.shape[:3] or tensor.dtype != dtype:
+            return False
+    if (conv is None) != (sig.conv_kernel == 0):
+        return False
+    if conv is not None and (conv.dtype != dtype or conv.shape != (batch, sig.conv_kernel - 1, sig.conv_channels)):
+        return False
+    if not weights:
+        return next(iter(state.weights.values())).shape[0] == batch if state.weights else False
+    if state.weights.keys() != shapes.keys() or state.momentum.keys() != shapes.keys():
+        return False
+    return all(
+        t.dtype == dtype and t.shape[0] == batch and t.shape[1:] == shapes[name]
+        for group in (state.weights, state.momentum) for name, t in group.items()
+    )
+
+
 def check_state(state: MemoryState, sig: StateSignature, where: str = "memory state") -> None:
     """Raise :class:`StateMismatchError` naming every mismatch between ``state`` and a layer of signature ``sig``."""
+    if state.signature is None and _fits(state, sig) or state.signature == sig and _fits(state, sig, weights=False):
+        return
     problems = state.signature.differences(sig) if state.signature is not None else []
     problems = problems or state_problems(state, sig)
     if problems:
