@@ -64,6 +64,21 @@ def test_hand_built_states_are_checked_by_shape():
         layer(x, replace(too_many, signature=None))
 
 
+def test_edited_states_that_keep_their_signature_are_checked_too():
+    layer = _layer(chunk_size=4, conv_kernel=4)
+    good = _state(tokens=6, chunk_size=4, conv_kernel=4)
+    x = torch.randn(2, 5, 16)
+    for edit, named in [
+        ({"pending": good.pending | {"k": good.pending["k"][:, :1]}}, "pending.k has shape"),
+        ({"pending": good.pending | {"lr": good.pending["lr"][:, :, :0]}}, "pending.lr has shape"),
+        ({"conv": None}, "no convolution cache"),
+        ({"conv": good.conv[:, :1]}, "conv has shape"),
+        ({"weights": {}}, "weights has"),
+    ]:
+        with pytest.raises(StateMismatchError, match=named):
+            layer(x, replace(good, **edit))
+
+
 def test_read_checks_the_state_too():
     with pytest.raises(StateMismatchError, match="heads"):
         _layer(heads=4).read(torch.randn(2, 3, 16), _state(heads=2))

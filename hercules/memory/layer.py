@@ -191,10 +191,10 @@ class NeuralMemory(nn.Module):
         batch = x.shape[0]
         if state is None:
             state = self.init_state(batch, x.device)
-        elif state.batch_size != batch:
-            raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         else:
             check_state(state, self.signature())
+            if state.batch_size != batch:
+                raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         new, conv_cache = self.project(x, state.conv)
         if state.pending_tokens == 0:  # in the state's dtype, as a concatenation would give (fp32 under autocast)
             seq = {n: t.to(state.pending[n].dtype) for n, t in new.items()}

@@ -62,7 +62,7 @@ class BabilongTrainData(_Section):
     kind: Literal["babilong"] = "babilong"
     source: BabilongData = Field(default_factory=BabilongData, description="where the samples come from")
     tasks: list[str] = Field(["qa1"], description="BABILong tasks to train on (qa1..qa20)")
-    lengths: list[str] = Field(["0k"], description="context lengths of the training samples")
+    lengths: list[str] = Field(["0k"], description="context lengths of the training samples (0k, 1k, 2k, 4k ... 128k)")
     samples: int = Field(200, ge=1, le=MAX_SAMPLES, description="training samples per task and length")
     val_samples: int = Field(20, ge=0, le=MAX_SAMPLES, description="held-out samples per task and length for the validation loss")
     answer: Literal["target", "sentence"] = Field(
