@@ -45,12 +45,13 @@ class BackboneSettings(_Section):
     @field_validator("name")
     @classmethod
     def _known_tiny(cls, name: str) -> str:
-        from hercules.backbones.tiny import FAMILIES
+        if name.startswith("tiny:"):
+            from hercules.backbones.tiny import FAMILIES  # imports transformers: only for tiny names
 
-        family = name.removeprefix("tiny:")
-        if name.startswith("tiny:") and family not in FAMILIES:
-            raise ValueError(f"unknown tiny model family {family!r}; valid choices: "
-                             f"{', '.join(f'tiny:{f}' for f in FAMILIES)}")
+            family = name.removeprefix("tiny:")
+            if family not in FAMILIES:
+                raise ValueError(f"unknown tiny model family {family!r}; valid choices: "
+                                 f"{', '.join(f'tiny:{f}' for f in FAMILIES)}")
         if not name.strip():
             raise ValueError("the backbone name is empty; give a hub id, a model folder or a built-in name")
         return name
