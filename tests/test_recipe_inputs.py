@@ -170,6 +170,18 @@ def test_out_of_range_values_name_the_field(tmp_path, field, value, named):
     _assert_one_line_rc2(path, named)
 
 
+@pytest.mark.parametrize(("data", "named"), [
+    ({"kind": "lm", "source": "files"}, "data.files is required"),
+    ({"kind": "lm", "source": "files", "files": ["x.txt"], "num_blocks": 10**9}, "data.lm.num_blocks"),
+    ({"kind": "lm", "source": "files", "files": ["x.txt"], "block_size": 10**9}, "data.lm.block_size"),
+    ({"kind": "babilong", "source": {"source": "local"}}, "local_path"),
+])
+def test_incomplete_or_oversized_data_sections(tmp_path, data, named):
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(BASE | {"data": data}))
+    _assert_one_line_rc2(path, named)
+
+
 def test_folders_and_pipes_are_named_for_what_they_are(tmp_path):
     _assert_one_line_rc2(tmp_path, "is a folder, not a recipe file")
     fifo = tmp_path / "pipe.yaml"

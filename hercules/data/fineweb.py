@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hercules.data.hub import load_hub_dataset
 from hercules.data.loaders import text_files
@@ -48,11 +48,17 @@ class TextData(BaseModel):
     files: list[Path] | None = Field(None, description="text files or folders of .txt files (source files)")
     hub_name: str = Field(FINEWEB, description="hub dataset id (source fineweb)")
     hub_config: str = Field("sample-10BT", description="hub dataset config (source fineweb)")
-    block_size: int = Field(2048, ge=2, description="tokens per packed training block")
-    num_blocks: int = Field(1000, ge=1, description="number of blocks to prepare")
+    block_size: int = Field(2048, ge=2, le=1_048_576, description="tokens per packed training block")
+    num_blocks: int = Field(1000, ge=1, le=1_000_000, description="number of blocks to prepare")
     skip_documents: int = Field(
         0, ge=0, description="documents to skip first (e.g. to hold out validation text)"
     )
+
+    @model_validator(mode="after")
+    def _files_given(self) -> TextData:
+        if self.source == "files" and not self.files:
+            raise ValueError("data.files is required for source 'files' (text files or folders of .txt files)")
+        return self
 
 
 def fineweb_texts(name: str = FINEWEB, config: str = "sample-10BT", skip: int = 0) -> Iterator[str]:

@@ -83,7 +83,7 @@ class LanguageModelData(TextData):
     """Language modelling on FineWeb-Edu (streamed) or local text files, packed into fixed-length blocks."""
 
     kind: Literal["lm"] = "lm"
-    val_blocks: int = Field(100, ge=0, description="validation blocks, taken before the num_blocks training blocks")
+    val_blocks: int = Field(100, ge=0, le=1_000_000, description="validation blocks, taken before the num_blocks training blocks")
 
 
 DataSettings = Annotated[BabilongTrainData | LanguageModelData, Field(discriminator="kind")]
