@@ -61,8 +61,8 @@ class _RecipeLoader(yaml.SafeLoader):
         node = super().get_single_node()
         if node is not None and _expanded_size(node, {}) > MAX_VALUES:
             raise ComposerError(
-                None, None, f"its aliases expand to more than {MAX_VALUES} values; write the values out instead "
-                "of nesting anchors", node.start_mark,
+                None, None, f"it holds more than {MAX_VALUES} values once its aliases are expanded (a recipe "
+                "needs a few hundred); write the values out instead of nesting anchors", node.start_mark,
             )
         return node
 
