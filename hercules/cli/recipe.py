@@ -114,7 +114,7 @@ def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes"
             table.add_row(path.name, "", "[red](unreadable: see below)[/]", "")
             continue
         data = data if isinstance(data, dict) else {}
-        table.add_row(path.name, short(data.get("name", "")), short(data.get("description", "")),
+        table.add_row(path.name, _short(data.get("name", "")), _short(data.get("description", "")),
                       _header_command(text))
     console.print(table)
     for problem in problems:
@@ -123,7 +123,7 @@ def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes"
         raise typer.Exit(BAD_INPUT)
 
 
-def short(value: object, limit: int = 300) -> str:
+def _short(value: object, limit: int = 300) -> str:
     text = str(value)
     return text if len(text) <= limit else text[:limit] + "…"
 
