@@ -102,6 +102,6 @@ def test_recall_comparison_figure_fits_and_draws_every_model(tmp_path):
     left, right = fig.axes
     assert len(left.get_lines()) == 4 and len(right.get_lines()) == 4  # three models and chance
     assert [t.get_text() for t in right.get_legend().get_texts()][:3] == [
-        "with memory", "no memory (twin)", "full attention (upper bound)"]
+        "with memory", "no memory (twin)", "full attention (twin)"]
     width, height = Image.open(write_figure(fig, tmp_path / "r.png")).size
     assert width >= 1000 and height >= 450

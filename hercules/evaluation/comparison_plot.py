@@ -13,7 +13,7 @@ from typing import Any
 ROW_LABELS = {
     "model": "with memory",
     "no_memory": "no memory (twin)",
-    "full_attention": "full attention (upper bound)",
+    "full_attention": "full attention (twin)",
     "backbone": "backbone, untrained",
 }
 

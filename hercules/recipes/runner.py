@@ -217,7 +217,7 @@ def _compare_twins(recipe: Recipe, summary: dict[str, Any], twins: dict[str, dic
         console.print(recall_table(named, f"{recipe.name}: recall accuracy (%), {chance}"))
         from hercules.evaluation.comparison_plot import recall_figure, write_figure
 
-        figure = recall_figure(named, summary["recall"]["chance"], str(recipe.run_dir()))
+        figure = recall_figure(named, summary["recall"]["chance"], str(recipe.run_dir()), pairs=recipe.data.pairs)
         summary["recall_figure"] = str(write_figure(figure, recipe.run_dir() / "recall.png"))
     if "evaluation" in summary:
         evaluation = summary["evaluation"]

@@ -25,7 +25,7 @@ from hercules.recipes.schema import Baseline, Recipe
 ROW_NAMES = {
     "model": "with memory (this recipe)",
     "no_memory": "no memory, same training (twin)",
-    "full_attention": "full attention, same training (upper bound)",
+    "full_attention": "full attention, same training",
     "backbone": "plain backbone, untrained",
 }
 
@@ -62,15 +62,21 @@ def _finite(value: Any) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+SHORT_NAMES = {"model": "memory", "no_memory": "no memory", "full_attention": "full attn", "backbone": "backbone"}
+
+
 def recall_table(named: dict[str, dict[str, float]], title: str) -> Table:
-    """Rows: models; columns: ``pairs/gap`` cells; values: recall accuracy (%)."""
+    """Rows: ``pairs/gap`` cells (N pairs, G filler segments); columns: models; values: recall accuracy (%).
+    Narrow whatever the grid: one column per model."""
     cells = sorted({cell for res in named.values() for cell in res}, key=lambda c: tuple(map(int, c.split("/"))))
-    table = Table(title=title)
-    table.add_column("model")
+    table = Table(title=title, caption="; ".join(f"{SHORT_NAMES.get(n, n)}: {ROW_NAMES.get(n, n)}" for n in named))
+    table.add_column("pairs N", justify="right")
+    table.add_column("gap G", justify="right")
+    for name in named:
+        table.add_column(SHORT_NAMES.get(name, name), justify="right")
     for cell in cells:
-        table.add_column(f"N={cell.split('/')[0]} G={cell.split('/')[1]}", justify="right")
-    for name, res in named.items():
-        table.add_row(ROW_NAMES.get(name, name), *(_pct(res.get(c)) for c in cells))
+        pairs, gap = cell.split("/")
+        table.add_row(pairs, gap, *(_pct(res.get(cell)) for res in named.values()))
     return table
 
 
