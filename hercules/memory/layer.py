@@ -188,6 +188,7 @@ class NeuralMemory(nn.Module):
             self.config.chunk_size,
             naive=self.naive,
             read_from=state.pending_tokens,
+            backend=self.config.backend,
         )
         y = _from_rows(result.y, batch)
         total = seq["q"].shape[1]

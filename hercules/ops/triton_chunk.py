@@ -22,6 +22,7 @@ called.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from contextlib import nullcontext
 from typing import NamedTuple
@@ -63,6 +64,12 @@ def supports(spec: MLPSpec | None, weights: dict[str, Tensor]) -> bool:
     return _tile(d) * _tile(h) <= MAX_TILE
 
 
+def _kernels():
+    """The kernel module, imported on first use (through ``sys.modules``, so that a test may re-import it with
+    ``TRITON_INTERPRET`` changed: Triton reads that variable when a kernel is defined)."""
+    return importlib.import_module("hercules.ops.triton_mlp_kernels")
+
+
 def _launch_config(d: int, h: int, c: int) -> dict:
     tiles = _tile(d) * _tile(h)
     return {"BC": _tile(c), "BD": _tile(d), "BH": _tile(h), "num_warps": 4 if tiles <= 4096 else 8}
@@ -89,8 +96,7 @@ class _FusedMLP2(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_y, *grad_states):
-        from hercules.ops import triton_mlp_kernels as kernels
-
+        kernels = _kernels()
         q, k, v, tw, transition, *saved = ctx.saved_tensors
         rows, chunks, c, d = q.shape
         h = saved[0].shape[-1]
@@ -120,8 +126,7 @@ def _on_device(x: Tensor):
 
 def _forward(spec: MLPSpec, tau, q, k, v, tw, transition, states, save: bool):
     """Launch the forward kernel; returns the reads, the end states, the surprise and the saved start states."""
-    from hercules.ops import triton_mlp_kernels as kernels
-
+    kernels = _kernels()
     rows, chunks, c, d = q.shape
     h = states[0].shape[-1]
     work = [s.float().contiguous().clone() for s in states]  # the kernel overwrites them with the end state

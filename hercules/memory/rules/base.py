@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from hercules.memory.backend import triton_update
 from hercules.memory.models import MemoryModel
 from hercules.ops import MemoryUpdate, memory_update_chunked, memory_update_naive
 from hercules.registry import PluginConfig, Registry
@@ -70,12 +71,18 @@ class UpdateRule(nn.Module):
         chunk_size: int,
         naive: bool = False,
         read_from: int = 0,
+        backend: str = "torch",
     ) -> MemoryUpdate:
         """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``); tokens before
-        ``read_from`` (pending from an earlier call, and read by it) are written but not read again."""
+        ``read_from`` (pending from an earlier call, and read by it) are written but not read again.
+        ``backend`` (``MemoryConfig.backend``) may route the fast path to the Triton kernels
+        (:mod:`hercules.memory.backend`)."""
         args = (model.functional, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
         if naive:
             return memory_update_naive(*args, read_from=read_from)
+        fused = triton_update(backend, model, *args[1:], read_from=read_from)
+        if fused is not None:
+            return fused
         return memory_update_chunked(
             *args, read_from=read_from, read_and_gradients=model.read_and_gradients, chunk_kernel=model.chunk_kernel
         )

@@ -1,0 +1,168 @@
+"""The fused Triton chunk loop (hercules.ops.triton_chunk) held to the naive reference, on CPU under Triton's
+interpreter.
+
+Triton decides between compiling and interpreting when a kernel (its own standard library's included) is
+defined, from ``TRITON_INTERPRET``: this module sets the variable, imports ``triton`` and the kernels, and
+restores it at once; the module-scoped fixture sets it again only while these tests run (the dispatch reads it).
+Triton then stays in interpreter mode for the rest of the pytest process, which no other test notices on a
+machine without CUDA (nothing else launches Triton kernels there). On a CUDA machine this module is skipped, so
+that the compiled kernels are the ones other tests and benchmarks run; skipped as well without ``triton``, or
+when something imported it earlier in compiled mode.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+if torch.cuda.is_available():
+    pytest.skip("interpreter tests run on machines without CUDA", allow_module_level=True)
+if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("triton was imported in compiled mode before this module", allow_module_level=True)
+_BEFORE = os.environ.get("TRITON_INTERPRET")
+os.environ["TRITON_INTERPRET"] = "1"
+try:
+    pytest.importorskip("triton")
+    import hercules.ops.triton_mlp_kernels  # noqa: E402, F401  (defined as interpreted kernels)
+finally:
+    if _BEFORE is None:
+        os.environ.pop("TRITON_INTERPRET")
+    else:
+        os.environ["TRITON_INTERPRET"] = _BEFORE
+
+from hercules.memory import MemoryConfig, NeuralMemory  # noqa: E402
+from hercules.memory.backend import triton_update  # noqa: E402
+from hercules.memory.models.mlp import MLPMemory, MLPMemoryConfig  # noqa: E402
+from hercules.ops.memory_update_naive import memory_update_naive  # noqa: E402
+from hercules.ops.triton_chunk import MLPSpec, memory_update_triton, supports  # noqa: E402
+from memory_helpers import rel_err  # noqa: E402
+
+@pytest.fixture(scope="module", autouse=True)
+def interpreter():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TRITON_INTERPRET", "1")
+        yield
+
+
+def _problem(rows: int, length: int, dim: int, activation: str, residual: bool, seed: int = 0):
+    """A depth-2 MLP memory and float64 inputs with rates in a stable range (every one differentiable)."""
+    torch.manual_seed(seed)
+    model = MLPMemory(MLPMemoryConfig(depth=2, activation=activation, residual=residual), dim, rows)
+    weights = {n: p.detach().double().requires_grad_() for n, p in model.initial.items()}
+    momentum = {n: (0.1 * torch.randn_like(w)).requires_grad_() for n, w in weights.items()}
+    qkv = [F.normalize(torch.randn(rows, length, dim, dtype=torch.float64), dim=-1) for _ in range(3)]
+    rand = lambda lo, hi: lo + (hi - lo) * torch.rand(rows, length, dtype=torch.float64)  # noqa: E731
+    rates = [rand(0.0, 0.5), rand(0.2, 0.8), rand(0.0, 0.3)]
+    return model, (weights, momentum, *(t.requires_grad_() for t in (*qkv, *rates)))
+
+
+def _run(update, args, chunk: int, **kwargs):
+    """Outputs and the gradients of a loss on the reads and both end states, w.r.t. every input."""
+    weights, momentum, *tensors = args
+    out = update(weights, momentum, *tensors, chunk, **kwargs)
+    loss = out.y.pow(2).sum() + sum(w.pow(3).sum() for w in out.weights.values())
+    loss = loss + sum(s.pow(2).sum() for s in out.momentum.values())
+    inputs = [*weights.values(), *momentum.values(), *tensors]
+    return out, torch.autograd.grad(loss, inputs)
+
+
+def _assert_equal(fused, reference, tol: float = 2e-5):
+    (out, grads), (ref, ref_grads) = fused, reference
+    assert rel_err(out.y, ref.y) < tol
+    assert rel_err(out.surprise, ref.surprise) < tol
+    for name in ref.weights:
+        assert rel_err(out.weights[name], ref.weights[name]) < tol
+        assert rel_err(out.momentum[name], ref.momentum[name]) < tol
+    names = ["W0", "W1", "S0", "S1", "q", "k", "v", "lr", "mom", "forget"]
+    errors = {n: rel_err(g, r) for n, g, r in zip(names, grads, ref_grads, strict=True)}
+    assert max(errors.values()) < tol, errors
+
+
+@pytest.mark.parametrize(
+    ("activation", "residual", "dim", "chunk", "length"),
+    [("gelu", True, 16, 4, 13), ("silu", False, 32, 8, 16), ("tanh", True, 16, 8, 9), ("relu", True, 32, 4, 12)],
+)
+def test_fused_equals_naive_reference(activation, residual, dim, chunk, length):
+    model, args = _problem(3, length, dim, activation, residual)
+    spec = MLPSpec(2, activation, residual)
+    fused = _run(lambda *a, **kw: memory_update_triton(spec, model.functional, *a, **kw), args, chunk)
+    reference = _run(lambda *a: memory_update_naive(model.functional, *a), args, chunk)
+    _assert_equal(fused, reference)
+
+
+def test_fused_without_gradients_equals_with():
+    model, args = _problem(2, 12, 16, "gelu", True)
+    spec = MLPSpec(2, "gelu", True)
+    with torch.no_grad():
+        plain = memory_update_triton(spec, model.functional, *args, 4)
+    tracked = memory_update_triton(spec, model.functional, *args, 4)
+    assert torch.equal(plain.y, tracked.y.detach())
+    assert all(torch.equal(plain.weights[n], tracked.weights[n].detach()) for n in plain.weights)
+
+
+def _layers(seed: int = 0, **config):
+    config.setdefault("rule", {"kind": "titans", "max_lr": 0.5, "init_forget": 0.1, "init_momentum": 0.6})
+    torch.manual_seed(seed)
+    fused = NeuralMemory(32, MemoryConfig(heads=2, chunk_size=4, backend="triton", **config))
+    naive = NeuralMemory(32, MemoryConfig(heads=2, chunk_size=4, implementation="naive", **config))
+    naive.load_state_dict(fused.state_dict())
+    return fused.double(), naive.double()
+
+
+def _stream(layer, x, splits):
+    ys, state = [], None
+    for piece in torch.split(x, splits, dim=1):
+        y, state = layer(piece, state)
+        ys.append(y)
+    return torch.cat(ys, 1), state
+
+
+@pytest.mark.parametrize("splits", [[23], [3, 7, 1, 12], [4, 8, 11]])
+def test_layer_streams_with_a_carried_state_like_the_reference(splits):
+    fused, naive = _layers()
+    x = torch.randn(2, 23, 32, dtype=torch.float64)
+    results = []
+    for layer in (fused, naive):
+        y, state = _stream(layer, x, splits)
+        loss = y.pow(2).sum() + sum(w.pow(2).sum() for w in state.weights.values())
+        grads = torch.autograd.grad(loss, list(layer.parameters()))
+        results.append((y, state, grads))
+    (y, state, grads), (ref_y, ref_state, ref_grads) = results
+    assert rel_err(y, ref_y) < 2e-5
+    for name in ref_state.weights:
+        assert rel_err(state.weights[name], ref_state.weights[name]) < 2e-5
+        assert rel_err(state.momentum[name], ref_state.momentum[name]) < 2e-5
+    for (name, _), g, r in zip(naive.named_parameters(), grads, ref_grads, strict=True):
+        assert rel_err(g, r) < 2e-5, name
+
+
+def test_kernel_support_is_depth_two_within_the_tile_limit():
+    w = lambda d, h: {"w0": torch.zeros(1, d, h), "w1": torch.zeros(1, h, d)}  # noqa: E731
+    assert supports(MLPSpec(2, "gelu", True), w(128, 256))
+    assert not supports(MLPSpec(2, "gelu", True), w(256, 512))
+    assert not supports(MLPSpec(3, "gelu", True), w(16, 32))
+    assert not supports(None, w(16, 32))
+
+
+def test_dispatch_auto_on_cpu_and_triton_forced_on_an_unsupported_model(caplog):
+    model, args = _problem(2, 8, 16, "gelu", True)
+    assert triton_update("auto", model, *args, 4) is None  # CPU tensors: the torch path
+    assert triton_update("torch", model, *args, 4) is None
+    assert triton_update("triton", model, *args, 4) is not None
+    deep = MLPMemory(MLPMemoryConfig(depth=3), 16, 2)
+    weights = {n: p.detach().double() for n, p in deep.initial.items()}
+    with caplog.at_level(logging.WARNING, logger="hercules.memory.backend"):
+        assert triton_update("triton", deep, weights, weights, *args[2:], 4) is None
+    assert "does not support" in caplog.text
+
+
+def test_triton_forced_on_cpu_without_the_interpreter_names_the_fix(monkeypatch):
+    model, args = _problem(2, 8, 16, "gelu", True)
+    monkeypatch.delenv("TRITON_INTERPRET")
+    with pytest.raises(ValueError, match="backend: auto"):
+        triton_update("triton", model, *args, 4)
