@@ -35,12 +35,14 @@ finally:
     else:
         os.environ["TRITON_INTERPRET"] = _BEFORE
 
+from memory_helpers import rel_err  # noqa: E402
+
 from hercules.memory import MemoryConfig, NeuralMemory  # noqa: E402
 from hercules.memory.backend import triton_update  # noqa: E402
 from hercules.memory.models.mlp import MLPMemory, MLPMemoryConfig  # noqa: E402
 from hercules.ops.memory_update_naive import memory_update_naive  # noqa: E402
 from hercules.ops.triton_chunk import MLPSpec, memory_update_triton, supports  # noqa: E402
-from memory_helpers import rel_err  # noqa: E402
+
 
 @pytest.fixture(scope="module", autouse=True)
 def interpreter():
