@@ -51,10 +51,10 @@ def interpreter():
         yield
 
 
-def _problem(rows: int, length: int, dim: int, activation: str, residual: bool, seed: int = 0):
-    """A depth-2 MLP memory and float64 inputs with rates in a stable range (every one differentiable)."""
+def _problem(rows: int, length: int, dim: int, activation: str, residual: bool, seed: int = 0, depth: int = 2):
+    """An MLP memory and float64 inputs with rates in a stable range (every one differentiable)."""
     torch.manual_seed(seed)
-    model = MLPMemory(MLPMemoryConfig(depth=2, activation=activation, residual=residual), dim, rows)
+    model = MLPMemory(MLPMemoryConfig(depth=depth, activation=activation, residual=residual), dim, rows)
     weights = {n: p.detach().double().requires_grad_() for n, p in model.initial.items()}
     momentum = {n: (0.1 * torch.randn_like(w)).requires_grad_() for n, w in weights.items()}
     qkv = [F.normalize(torch.randn(rows, length, dim, dtype=torch.float64), dim=-1) for _ in range(3)]
@@ -80,18 +80,25 @@ def _assert_equal(fused, reference, tol: float = 2e-5):
     for name in ref.weights:
         assert rel_err(out.weights[name], ref.weights[name]) < tol
         assert rel_err(out.momentum[name], ref.momentum[name]) < tol
-    names = ["W0", "W1", "S0", "S1", "q", "k", "v", "lr", "mom", "forget"]
+    names = [f"W{i}" for i in ref.weights] + [f"S{i}" for i in ref.weights] + ["q", "k", "v", "lr", "mom", "forget"]
     errors = {n: rel_err(g, r) for n, g, r in zip(names, grads, ref_grads, strict=True)}
     assert max(errors.values()) < tol, errors
 
 
 @pytest.mark.parametrize(
-    ("activation", "residual", "dim", "chunk", "length"),
-    [("gelu", True, 16, 4, 13), ("silu", False, 32, 8, 16), ("tanh", True, 16, 8, 9), ("relu", True, 32, 4, 12)],
+    ("depth", "activation", "residual", "dim", "chunk", "length"),
+    [
+        (2, "gelu", True, 16, 4, 13),
+        (2, "silu", False, 32, 8, 16),
+        (2, "tanh", True, 16, 8, 9),
+        (2, "relu", True, 32, 4, 12),
+        (1, "gelu", True, 16, 4, 14),
+        (1, "gelu", False, 32, 8, 16),
+    ],
 )
-def test_fused_equals_naive_reference(activation, residual, dim, chunk, length):
-    model, args = _problem(3, length, dim, activation, residual)
-    spec = MLPSpec(2, activation, residual)
+def test_fused_equals_naive_reference(depth, activation, residual, dim, chunk, length):
+    model, args = _problem(3, length, dim, activation, residual, depth=depth)
+    spec = MLPSpec(depth, activation, residual)
     fused = _run(lambda *a, **kw: memory_update_triton(spec, model.functional, *a, **kw), args, chunk)
     reference = _run(lambda *a: memory_update_naive(model.functional, *a), args, chunk)
     _assert_equal(fused, reference)
@@ -108,6 +115,7 @@ def test_fused_without_gradients_equals_with():
 
 
 def _layers(seed: int = 0, **config):
+    """The same layer with the Triton backend and with the naive implementation, in float64."""
     config.setdefault("rule", {"kind": "titans", "max_lr": 0.5, "init_forget": 0.1, "init_momentum": 0.6})
     torch.manual_seed(seed)
     fused = NeuralMemory(32, MemoryConfig(heads=2, chunk_size=4, backend="triton", **config))
@@ -124,9 +132,12 @@ def _stream(layer, x, splits):
     return torch.cat(ys, 1), state
 
 
-@pytest.mark.parametrize("splits", [[23], [3, 7, 1, 12], [4, 8, 11]])
-def test_layer_streams_with_a_carried_state_like_the_reference(splits):
-    fused, naive = _layers()
+@pytest.mark.parametrize(
+    ("splits", "model"),
+    [([23], {"kind": "mlp"}), ([3, 7, 1, 12], {"kind": "mlp"}), ([4, 8, 11], {"kind": "linear", "init": "normal"})],
+)
+def test_layer_streams_with_a_carried_state_like_the_reference(splits, model):
+    fused, naive = _layers(model=model)
     x = torch.randn(2, 23, 32, dtype=torch.float64)
     results = []
     for layer in (fused, naive):
@@ -143,11 +154,13 @@ def test_layer_streams_with_a_carried_state_like_the_reference(splits):
         assert rel_err(g, r) < 2e-5, name
 
 
-def test_kernel_support_is_depth_two_within_the_tile_limit():
+def test_kernel_support_is_depth_one_or_two_within_the_tile_limit():
     w = lambda d, h: {"w0": torch.zeros(1, d, h), "w1": torch.zeros(1, h, d)}  # noqa: E731
     assert supports(MLPSpec(2, "gelu", True), w(128, 256))
     assert not supports(MLPSpec(2, "gelu", True), w(256, 512))
-    assert not supports(MLPSpec(3, "gelu", True), w(16, 32))
+    assert supports(MLPSpec(1, "none", False), {"w": torch.zeros(1, 64, 64)})
+    deeper = w(16, 32) | {"w2": torch.zeros(1, 32, 16)}
+    assert not supports(MLPSpec(3, "gelu", True), deeper)
     assert not supports(None, w(16, 32))
 
 

@@ -27,8 +27,11 @@ _warned: set[str] = set()
 def triton_spec(model: MemoryModel) -> MLPSpec | None:
     """The kernel's description of a built-in memory model, ``None`` for any other model."""
     config = model.config
-    if getattr(config, "kind", None) == "mlp":
+    kind = getattr(config, "kind", None)
+    if kind == "mlp":
         return MLPSpec(config.depth, config.activation, config.residual)
+    if kind == "linear":
+        return MLPSpec(1, "none", residual=False)
     return None
 
 
