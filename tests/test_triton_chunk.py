@@ -18,7 +18,6 @@ import sys
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 if torch.cuda.is_available():
     pytest.skip("interpreter tests run on machines without CUDA", allow_module_level=True)
@@ -36,6 +35,7 @@ finally:
         os.environ["TRITON_INTERPRET"] = _BEFORE
 
 from memory_helpers import rel_err  # noqa: E402
+from triton_helpers import assert_equal, problem, run_update  # noqa: E402
 
 from hercules.memory import MemoryConfig, NeuralMemory  # noqa: E402
 from hercules.memory.backend import triton_update  # noqa: E402
@@ -51,40 +51,6 @@ def interpreter():
         yield
 
 
-def _problem(rows: int, length: int, dim: int, activation: str, residual: bool, seed: int = 0, depth: int = 2):
-    """An MLP memory and float64 inputs with rates in a stable range (every one differentiable)."""
-    torch.manual_seed(seed)
-    model = MLPMemory(MLPMemoryConfig(depth=depth, activation=activation, residual=residual), dim, rows)
-    weights = {n: p.detach().double().requires_grad_() for n, p in model.initial.items()}
-    momentum = {n: (0.1 * torch.randn_like(w)).requires_grad_() for n, w in weights.items()}
-    qkv = [F.normalize(torch.randn(rows, length, dim, dtype=torch.float64), dim=-1) for _ in range(3)]
-    rand = lambda lo, hi: lo + (hi - lo) * torch.rand(rows, length, dtype=torch.float64)  # noqa: E731
-    rates = [rand(0.0, 0.5), rand(0.2, 0.8), rand(0.0, 0.3)]
-    return model, (weights, momentum, *(t.requires_grad_() for t in (*qkv, *rates)))
-
-
-def _run(update, args, chunk: int, **kwargs):
-    """Outputs and the gradients of a loss on the reads and both end states, w.r.t. every input."""
-    weights, momentum, *tensors = args
-    out = update(weights, momentum, *tensors, chunk, **kwargs)
-    loss = out.y.pow(2).sum() + sum(w.pow(3).sum() for w in out.weights.values())
-    loss = loss + sum(s.pow(2).sum() for s in out.momentum.values())
-    inputs = [*weights.values(), *momentum.values(), *tensors]
-    return out, torch.autograd.grad(loss, inputs)
-
-
-def _assert_equal(fused, reference, tol: float = 2e-5):
-    (out, grads), (ref, ref_grads) = fused, reference
-    assert rel_err(out.y, ref.y) < tol
-    assert rel_err(out.surprise, ref.surprise) < tol
-    for name in ref.weights:
-        assert rel_err(out.weights[name], ref.weights[name]) < tol
-        assert rel_err(out.momentum[name], ref.momentum[name]) < tol
-    names = [f"W{i}" for i in ref.weights] + [f"S{i}" for i in ref.weights] + ["q", "k", "v", "lr", "mom", "forget"]
-    errors = {n: rel_err(g, r) for n, g, r in zip(names, grads, ref_grads, strict=True)}
-    assert max(errors.values()) < tol, errors
-
-
 @pytest.mark.parametrize(
     ("depth", "activation", "residual", "dim", "chunk", "length"),
     [
@@ -97,15 +63,15 @@ def _assert_equal(fused, reference, tol: float = 2e-5):
     ],
 )
 def test_fused_equals_naive_reference(depth, activation, residual, dim, chunk, length):
-    model, args = _problem(3, length, dim, activation, residual, depth=depth)
+    model, args = problem(3, length, dim, activation, residual, depth=depth)
     spec = MLPSpec(depth, activation, residual)
-    fused = _run(lambda *a, **kw: memory_update_triton(spec, model.functional, *a, **kw), args, chunk)
-    reference = _run(lambda *a: memory_update_naive(model.functional, *a), args, chunk)
-    _assert_equal(fused, reference)
+    fused = run_update(lambda *a, **kw: memory_update_triton(spec, model.functional, *a, **kw), args, chunk)
+    reference = run_update(lambda *a: memory_update_naive(model.functional, *a), args, chunk)
+    assert_equal(fused, reference)
 
 
 def test_fused_without_gradients_equals_with():
-    model, args = _problem(2, 12, 16, "gelu", True)
+    model, args = problem(2, 12, 16, "gelu", True)
     spec = MLPSpec(2, "gelu", True)
     with torch.no_grad():
         plain = memory_update_triton(spec, model.functional, *args, 4)
@@ -165,7 +131,7 @@ def test_kernel_support_is_depth_one_or_two_within_the_tile_limit():
 
 
 def test_dispatch_auto_on_cpu_and_triton_forced_on_an_unsupported_model(caplog):
-    model, args = _problem(2, 8, 16, "gelu", True)
+    model, args = problem(2, 8, 16, "gelu", True)
     assert triton_update("auto", model, *args, 4) is None  # CPU tensors: the torch path
     assert triton_update("torch", model, *args, 4) is None
     assert triton_update("triton", model, *args, 4) is not None
@@ -177,7 +143,7 @@ def test_dispatch_auto_on_cpu_and_triton_forced_on_an_unsupported_model(caplog):
 
 
 def test_triton_forced_on_cpu_without_the_interpreter_names_the_fix(monkeypatch):
-    model, args = _problem(2, 8, 16, "gelu", True)
+    model, args = problem(2, 8, 16, "gelu", True)
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(ValueError, match="backend: auto"):
         triton_update("triton", model, *args, 4)

@@ -80,7 +80,8 @@ def _kernels(spec: MLPSpec, tau: float | None, q: Tensor, h: int):
         module = importlib.import_module("hercules.ops.triton_mlp_kernels")
         kernels, sizes = (module.mlp2_forward_kernel, module.mlp2_backward_kernel), (c, d, h)
         options |= {"ACT": module.ACTIVATION_CODES[spec.activation], "BH": _tile(h)}
-    options["num_warps"] = 4 if _tile(d) * _tile(h) <= 4096 else 8
+    tiles = _tile(d) * _tile(h)  # more warps for larger tiles: the state is held in registers
+    options["num_warps"] = 4 if tiles <= 2048 else 8 if tiles <= 8192 else 16
     return kernels, sizes, options
 
 
