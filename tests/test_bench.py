@@ -64,7 +64,7 @@ def test_kernel_count_leaves_out_views_and_counts_each_computing_operator():
 
 
 def test_model_flops_and_device_peaks():
-    from hercules.bench.flops import memory_flops_per_token, peak_tflops
+    from hercules.bench._flops import memory_flops_per_token, peak_tflops
 
     # d = 256, h = 512: projections 8·256² and the chunk loop 18·256·512 per token forward, three times that trained
     assert memory_flops_per_token(256) == 3 * (8 * 256**2 + 18 * 256 * 512)

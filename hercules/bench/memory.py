@@ -24,7 +24,7 @@ memory in use after a short warm-up step: the CUDA allocator's peak on GPU, the 
 ``--segments N`` measures segment training instead: each step runs the sequence as ``N`` calls with the memory
 state carried from one to the next (not detached), then one backward through all of them; ``--configs 2048:64:16
 --segments 8`` is 8 segments of 256. On CUDA the table adds the model TFLOP/s of each row and its fraction of the
-device's float32 peak (:mod:`hercules.bench.flops`).
+device's float32 peak (:mod:`hercules.bench._flops`).
 
 Run: ``python -m hercules.bench.memory`` (``--quick`` for a smaller grid, ``--device cuda``, ``--compile``).
 """
@@ -44,7 +44,7 @@ from statistics import median
 
 import torch
 
-from hercules.bench.flops import memory_flops_per_token, peak_tflops
+from hercules.bench._flops import memory_flops_per_token, peak_tflops
 
 IMPLS = ("fast", "fast-compile", "fast-graph", "triton", "naive", "titans", "titans-bs")
 BATCH = 2
