@@ -67,6 +67,8 @@ def triton_update(
     then runs the torch path). Arguments as :func:`~hercules.ops.memory_update_naive.memory_update_naive`."""
     if not _runs_triton(backend, model, weights, q):
         return None
+    order = list(model.initial)  # the kernels take the weight matrices in layer order
+    weights, momentum = ({n: group[n] for n in order} for group in (weights, momentum))
     return memory_update_triton(
         triton_spec(model), model.functional, weights, momentum, q, k, v, lr, mom, forget, chunk_size,
         read_from=read_from, max_grad_norm=max_grad_norm,

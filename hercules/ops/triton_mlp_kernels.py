@@ -20,46 +20,50 @@ GELU, SILU, RELU, TANH = 0, 1, 2, 3
 ACTIVATION_CODES = {"gelu": GELU, "silu": SILU, "relu": RELU, "tanh": TANH}
 
 
+# One return per function, after compile-time branches (ACT, CLIP are constexpr).
 @triton.jit
 def _act(z, ACT: tl.constexpr):
     if ACT == 0:
-        return 0.5 * z * (1.0 + tl.erf(z * 0.7071067811865476))
+        out = 0.5 * z * (1.0 + tl.erf(z * 0.7071067811865476))
     elif ACT == 1:
-        return z * tl.sigmoid(z)
+        out = z * tl.sigmoid(z)
     elif ACT == 2:
-        return tl.maximum(z, 0.0)
+        out = tl.maximum(z, 0.0)
     else:
-        return 2.0 * tl.sigmoid(2.0 * z) - 1.0
+        out = 2.0 * tl.sigmoid(2.0 * z) - 1.0
+    return out
 
 
 @triton.jit
 def _act_grad(z, ACT: tl.constexpr):
     """σ'(z)."""
     if ACT == 0:
-        return 0.5 * (1.0 + tl.erf(z * 0.7071067811865476)) + z * tl.exp(-0.5 * z * z) * 0.3989422804014327
+        out = 0.5 * (1.0 + tl.erf(z * 0.7071067811865476)) + z * tl.exp(-0.5 * z * z) * 0.3989422804014327
     elif ACT == 1:
         s = tl.sigmoid(z)
-        return s * (1.0 + z * (1.0 - s))
+        out = s * (1.0 + z * (1.0 - s))
     elif ACT == 2:
-        return (z > 0.0).to(tl.float32)
+        out = (z > 0.0).to(tl.float32)
     else:
         t = 2.0 * tl.sigmoid(2.0 * z) - 1.0
-        return 1.0 - t * t
+        out = 1.0 - t * t
+    return out
 
 
 @triton.jit
 def _act_second(z, ACT: tl.constexpr):
     """σ''(z)."""
     if ACT == 0:
-        return tl.exp(-0.5 * z * z) * 0.3989422804014327 * (2.0 - z * z)
+        out = tl.exp(-0.5 * z * z) * 0.3989422804014327 * (2.0 - z * z)
     elif ACT == 1:
         s = tl.sigmoid(z)
-        return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+        out = s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
     elif ACT == 2:
-        return z * 0.0
+        out = z * 0.0
     else:
         t = 2.0 * tl.sigmoid(2.0 * z) - 1.0
-        return -2.0 * t * (1.0 - t * t)
+        out = -2.0 * t * (1.0 - t * t)
+    return out
 
 
 @triton.jit
@@ -85,8 +89,10 @@ def _clip_factor(k, ak, d1, d0, tau, CLIP: tl.constexpr):
     norm2 = 4.0 * (tl.sum(ak * ak, 1) * tl.sum(d1 * d1, 1) + tl.sum(k * k, 1) * tl.sum(d0 * d0, 1))
     if CLIP:
         norm = tl.sqrt(norm2)
-        return tl.where(norm > tau, tau / tl.maximum(norm, 1e-30), 1.0)
-    return norm2 * 0.0 + 1.0
+        f = tl.where(norm > tau, tau / tl.maximum(norm, 1e-30), 1.0)
+    else:
+        f = norm2 * 0.0 + 1.0
+    return f
 
 
 @triton.jit
