@@ -10,7 +10,7 @@ from triton_helpers import assert_equal, problem, run_update
 
 from hercules.memory import MemoryConfig, NeuralMemory
 from hercules.ops.memory_update_naive import memory_update_naive
-from hercules.ops.triton_chunk import MLPSpec, memory_update_triton, triton_available
+from hercules.ops.triton_chunk import MLPSpec, fits_on_device, memory_update_triton, triton_available
 
 pytestmark = pytest.mark.skipif(
     not (torch.cuda.is_available() and triton_available()), reason="needs a CUDA device and triton"
@@ -64,3 +64,10 @@ def test_layer_on_cuda_streams_like_the_torch_path_under_bf16_autocast():
     assert rel_err(y, ref_y) < 3e-2
     assert all(rel_err(state.weights[n], w) < 3e-2 for n, w in ref_state.weights.items())
     assert all(rel_err(g, r) < 5e-2 for g, r in zip(grads, ref_grads, strict=True))
+
+
+@pytest.mark.parametrize(("dim", "chunk"), [(16, 4), (64, 16), (64, 64)])
+def test_kernels_fit_the_gpu_at_the_benchmarked_sizes(dim, chunk):
+    model, (weights, _, q, *_) = problem(2, 8, dim, "gelu", True)
+    weights = {n: w.detach().float().cuda() for n, w in weights.items()}
+    assert fits_on_device(MLPSpec(2, "gelu", True), weights, q.detach().float().cuda(), chunk)

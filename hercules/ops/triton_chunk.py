@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import logging
 from contextlib import nullcontext
 from typing import NamedTuple
 
@@ -33,6 +34,8 @@ from torch import Tensor
 
 from hercules.ops.memory_update_chunked import chunk_coefficients
 from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn
+
+logger = logging.getLogger(__name__)
 
 MAX_TILE = 128 * 256
 """Largest ``pow2(d) · pow2(h)`` of a weight that the kernel holds on chip (d = 128 with expansion 2)."""
@@ -65,6 +68,30 @@ def supports(spec: MLPSpec | None, weights: dict[str, Tensor]) -> bool:
     return _tile(d) * _tile(h) <= MAX_TILE
 
 
+def _compiled_shared_memory(spec: MLPSpec, forward, backward, sizes, options, q: Tensor) -> tuple[int, int]:
+    """Shared memory (bytes) of the forward and backward kernels, compiled for ``q``'s device without a launch."""
+    states, f32 = 2 * spec.depth, torch.float32
+    pointers = [q.dtype] * 3 + [f32] * 2  # q, k, v, token weights, transition
+    with _on_device(q):
+        fwd = forward.warmup(
+            *pointers, *[f32] * states, q.dtype, *[f32] * (states + 1), 2, *sizes, 1.0, grid=(1,), SAVE=True, **options
+        )
+        bwd = backward.warmup(
+            *pointers, *[f32] * states, q.dtype, *[f32] * states, *[q.dtype] * 3, f32, f32, 2, *sizes, 1.0,
+            grid=(1,), **options,
+        )
+    return fwd.metadata.shared, bwd.metadata.shared
+
+
+def _shared_memory_limit(device: torch.device) -> int:
+    limit = getattr(torch.cuda.get_device_properties(device), "shared_memory_per_block_optin", None)
+    if limit is None:
+        from triton.runtime import driver
+
+        limit = driver.active.utils.get_device_properties(device.index or 0)["max_shared_mem"]
+    return limit
+
+
 def _kernels(spec: MLPSpec, tau: float | None, q: Tensor, h: int):
     """The forward and backward kernels for ``spec``, their size arguments and their compile-time options.
 
@@ -86,7 +113,38 @@ def _kernels(spec: MLPSpec, tau: float | None, q: Tensor, h: int):
 
 
 def _precision(dtype: torch.dtype) -> str:
-    return "ieee" if dtype in (torch.float32, torch.float64) else "tf32"
+    """``tl.dot``'s precision: three TF32 products (about float32's accuracy, on the tensor cores, and a fraction
+    of the shared memory that IEEE float32 products need) for float32 inputs, one for lower precisions."""
+    return "tf32x3" if dtype in (torch.float32, torch.float64) else "tf32"
+
+
+_FITS: dict[tuple, bool] = {}
+
+
+def fits_on_device(
+    spec: MLPSpec, weights: dict[str, Tensor], q: Tensor, chunk_size: int, max_grad_norm: float | None = None
+) -> bool:
+    """Whether both kernels for this shape fit the GPU's shared memory, from their compiled metadata (compiled once
+    per configuration and cached, by Triton too); always true off CUDA (the interpreter has no such limit)."""
+    if not q.is_cuda:
+        return True
+    d, h = next(iter(weights.values())).shape[-2:]
+    probe = q.new_empty(1, 1, chunk_size, d)  # the shape of a chunked q, which sets the tiles
+    tau = None if max_grad_norm is None else 1.0
+    (forward, backward), sizes, options = _kernels(spec, tau, probe, h)
+    key = (spec, tau, q.dtype, q.device.index, tuple(sorted(options.items())))
+    if key not in _FITS:
+        try:
+            needed = max(_compiled_shared_memory(spec, forward, backward, sizes, options, q))
+            limit = _shared_memory_limit(q.device)
+        except Exception as error:  # noqa: BLE001 (a check that cannot run must not break the layer)
+            logger.warning("could not check the Triton chunk loop's resources (%s); using the torch path", error)
+            needed, limit = 1, 0
+        else:
+            if needed > limit:
+                logger.info("the Triton chunk loop needs %d bytes of shared memory for %s, more than %d", needed, key, limit)
+        _FITS[key] = needed <= limit
+    return _FITS[key]
 
 
 def _on_device(x: Tensor):
