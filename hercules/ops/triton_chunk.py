@@ -13,8 +13,10 @@ Supported: the MLP memory of depth 2 (``M(x) = [x +] σ(x W0) W1``, σ one of ge
 memory; :mod:`~hercules.ops.triton_mlp1_kernels`), with weights that tile on chip: ``pow2(d) · pow2(h) ≤``
 :data:`MAX_TILE` (``pow2`` rounds up to a power of two of at least 16). Everything else (depth 3 and more,
 ``swiglu``, larger heads) is not supported here: :func:`supports` says so, and the caller falls back to the
-torch path. The kernels compute in float32 (``tl.dot`` in IEEE float32 for float32 inputs, TF32 for
-lower-precision ones) and return the reads in the queries' dtype and the state in the state's dtype.
+torch path; on CUDA, :func:`fits_on_device` also checks the compiled kernels' shared memory against the GPU's.
+The kernels compute in float32 (``tl.dot`` as three TF32 products for float32 inputs, about float32's accuracy,
+one TF32 product for lower-precision inputs) and return the reads in the queries' dtype and the state in the
+state's dtype.
 
 On CPU the kernels run under Triton's interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is imported),
 which is how the tests hold them to the reference; this module imports ``triton`` only when a kernel is first
