@@ -35,7 +35,7 @@ def _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP: tl.constexpr):
     return u_m, u_s, f
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F"])  # one compilation for any number of chunks
 def mlp1_forward_kernel(
     q_ptr, k_ptr, v_ptr, tw_ptr, a_ptr, w_ptr, s_ptr, y_ptr, saved_w, saved_s, surprise_ptr, F, C, D, tau,
     BC: tl.constexpr, BD: tl.constexpr, RESIDUAL: tl.constexpr, CLIP: tl.constexpr, SAVE: tl.constexpr,
@@ -76,7 +76,7 @@ def mlp1_forward_kernel(
     tl.store(surprise_ptr + row, tl.sqrt(tl.sum(tl.sum(Gs * Gs, 1), 0)))
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F"])  # one compilation for any number of chunks
 def mlp1_backward_kernel(
     q_ptr, k_ptr, v_ptr, tw_ptr, a_ptr, saved_w, saved_s, gy_ptr, dw_ptr, ds_ptr, dq_ptr, dk_ptr, dv_ptr,
     dtw_ptr, da_ptr, F, C, D, tau,

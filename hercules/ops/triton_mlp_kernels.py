@@ -95,7 +95,7 @@ def _clip_factor(k, ak, d1, d0, tau, CLIP: tl.constexpr):
     return f
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F"])  # one compilation for any number of chunks
 def mlp2_forward_kernel(
     q_ptr, k_ptr, v_ptr, tw_ptr, a_ptr, w0_ptr, s0_ptr, w1_ptr, s1_ptr, y_ptr,
     saved_w0, saved_s0, saved_w1, saved_s1, surprise_ptr, F, C, D, H, tau,
@@ -157,7 +157,7 @@ def _dot2(x, y):
     return tl.sum(tl.sum(x * y, 1), 0)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["F"])  # one compilation for any number of chunks
 def mlp2_backward_kernel(
     q_ptr, k_ptr, v_ptr, tw_ptr, a_ptr, saved_w0, saved_s0, saved_w1, saved_s1, gy_ptr,
     dw0_ptr, ds0_ptr, dw1_ptr, ds1_ptr, dq_ptr, dk_ptr, dv_ptr, dtw_ptr, da_ptr, F, C, D, H, tau,
