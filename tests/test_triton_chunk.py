@@ -58,8 +58,10 @@ def interpreter():
         (2, "silu", False, 32, 8, 16),
         (2, "tanh", True, 16, 8, 9),
         (2, "relu", True, 32, 4, 12),
+        (2, "gelu", True, 16, 20, 45),  # chunks walked in two steps of 16 tokens, the second partial
         (1, "gelu", True, 16, 4, 14),
         (1, "gelu", False, 32, 8, 16),
+        (1, "gelu", True, 16, 36, 40),
     ],
 )
 def test_fused_equals_naive_reference(depth, activation, residual, dim, chunk, length):

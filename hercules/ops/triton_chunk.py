@@ -100,7 +100,8 @@ def _kernels(spec: MLPSpec, tau: float | None, q: Tensor, h: int):
     The kernel modules are imported on first use, through ``sys.modules`` (Triton decides between compiling and
     interpreting when a kernel is defined)."""
     c, d = q.shape[2:]
-    options = {"RESIDUAL": spec.residual, "CLIP": tau is not None, "PREC": _precision(q.dtype), "BC": _tile(c)}
+    # BC: the tokens of a chunk taken together (16, tl.dot's least; a larger chunk is walked in steps of 16)
+    options = {"RESIDUAL": spec.residual, "CLIP": tau is not None, "PREC": _precision(q.dtype), "BC": 16}
     options["BD"] = _tile(d)
     if spec.depth == 1:
         module = importlib.import_module("hercules.ops.triton_mlp1_kernels")

@@ -43,11 +43,10 @@ def mlp1_forward_kernel(
 ):
     """Forward over ``F`` chunks of one row (see :func:`~hercules.ops.triton_mlp_kernels.mlp2_forward_kernel`)."""
     row = tl.program_id(0).to(tl.int64)
-    tc, td = tl.arange(0, BC), tl.arange(0, BD)
-    mc, md = tc < C, td < D
+    td = tl.arange(0, BD)
+    md = td < D
     dd = td[:, None] * D + td[None, :]
-    cd = tc[:, None] * D + td[None, :]
-    dd_m, cd_m = md[:, None] & md[None, :], mc[:, None] & md[None, :]
+    dd_m = md[:, None] & md[None, :]
     state = row * D * D
     W = tl.load(w_ptr + state + dd, mask=dd_m, other=0.0).to(tl.float32)
     S = tl.load(s_ptr + state + dd, mask=dd_m, other=0.0).to(tl.float32)
@@ -57,15 +56,21 @@ def mlp1_forward_kernel(
         if SAVE:
             tl.store(saved_w + chunk * D * D + dd, W, mask=dd_m)
             tl.store(saved_s + chunk * D * D + dd, S, mask=dd_m)
-        tok = chunk * C * D + cd
-        q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
-        tl.store(y_ptr + tok, y.to(y_ptr.dtype.element_ty), mask=cd_m)
-        u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
-        Gm = tl.dot(tl.trans(k * u_m[:, None]), delta, input_precision=PREC)
-        Gs = tl.dot(tl.trans(k * u_s[:, None]), delta, input_precision=PREC)
+        Gm = W * 0.0
+        Gs = W * 0.0
+        for t0 in range(0, C, BC):  # BC tokens at a time: the tiles do not grow with the chunk size
+            tc = t0 + tl.arange(0, BC)
+            mc = tc < C
+            cd_m = mc[:, None] & md[None, :]
+            tok = chunk * C * D + tc[:, None] * D + td[None, :]
+            q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
+            tl.store(y_ptr + tok, y.to(y_ptr.dtype.element_ty), mask=cd_m)
+            u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
+            Gm += tl.dot(tl.trans(k * u_m[:, None]), delta, input_precision=PREC)
+            Gs += tl.dot(tl.trans(k * u_s[:, None]), delta, input_precision=PREC)
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)
@@ -85,11 +90,10 @@ def mlp1_backward_kernel(
     """Backward over ``F`` chunks of one row, in reverse (see
     :func:`~hercules.ops.triton_mlp_kernels.mlp2_backward_kernel`)."""
     row = tl.program_id(0).to(tl.int64)
-    tc, td = tl.arange(0, BC), tl.arange(0, BD)
-    mc, md = tc < C, td < D
+    td = tl.arange(0, BD)
+    md = td < D
     dd = td[:, None] * D + td[None, :]
-    cd = tc[:, None] * D + td[None, :]
-    dd_m, cd_m = md[:, None] & md[None, :], mc[:, None] & md[None, :]
+    dd_m = md[:, None] & md[None, :]
     state = row * D * D
     dW = tl.load(dw_ptr + state + dd, mask=dd_m, other=0.0).to(tl.float32)
     dS = tl.load(ds_ptr + state + dd, mask=dd_m, other=0.0).to(tl.float32)
@@ -101,29 +105,34 @@ def mlp1_backward_kernel(
         tl.store(da_ptr + chunk * 4 + 1, tl.sum(tl.sum(dW * S, 1), 0))
         tl.store(da_ptr + chunk * 4 + 2, tl.sum(tl.sum(dS * W, 1), 0))
         tl.store(da_ptr + chunk * 4 + 3, tl.sum(tl.sum(dS * S, 1), 0))
-        tok = chunk * C * D + cd
-        q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        gy = tl.load(gy_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
-        u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
-        tm = tl.dot(delta, tl.trans(dW), input_precision=PREC)
-        ts = tl.dot(delta, tl.trans(dS), input_precision=PREC)
-        du_m = tl.sum(tm * k, 1)
-        du_s = tl.sum(ts * k, 1)
-        dd_ = u_m[:, None] * tl.dot(k, dW, input_precision=PREC) + u_s[:, None] * tl.dot(k, dS, input_precision=PREC)
-        gW = tl.dot(tl.trans(q), gy, input_precision=PREC) + tl.dot(tl.trans(k), dd_, input_precision=PREC)
-        dq = tl.dot(gy, tl.trans(W), input_precision=PREC)
-        dk = tl.dot(dd_, tl.trans(W), input_precision=PREC) + u_m[:, None] * tm + u_s[:, None] * ts
-        if RESIDUAL:
-            dq += gy
-            dk += dd_
-        tl.store(dq_ptr + tok, dq.to(dq_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dk_ptr + tok, dk.to(dk_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dv_ptr + tok, (-dd_).to(dv_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dtw_ptr + chunk * 2 * C + tc, f * du_m, mask=mc)
-        tl.store(dtw_ptr + chunk * 2 * C + C + tc, f * du_s, mask=mc)
+        gW = W * 0.0
+        for t0 in range(0, C, BC):
+            tc = t0 + tl.arange(0, BC)
+            mc = tc < C
+            cd_m = mc[:, None] & md[None, :]
+            tok = chunk * C * D + tc[:, None] * D + td[None, :]
+            q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            gy = tl.load(gy_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
+            u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
+            tm = tl.dot(delta, tl.trans(dW), input_precision=PREC)
+            ts = tl.dot(delta, tl.trans(dS), input_precision=PREC)
+            du_m = tl.sum(tm * k, 1)
+            du_s = tl.sum(ts * k, 1)
+            dd_ = u_m[:, None] * tl.dot(k, dW, input_precision=PREC) + u_s[:, None] * tl.dot(k, dS, input_precision=PREC)
+            gW += tl.dot(tl.trans(q), gy, input_precision=PREC) + tl.dot(tl.trans(k), dd_, input_precision=PREC)
+            dq = tl.dot(gy, tl.trans(W), input_precision=PREC)
+            dk = tl.dot(dd_, tl.trans(W), input_precision=PREC) + u_m[:, None] * tm + u_s[:, None] * ts
+            if RESIDUAL:
+                dq += gy
+                dk += dd_
+            tl.store(dq_ptr + tok, dq.to(dq_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dk_ptr + tok, dk.to(dk_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dv_ptr + tok, (-dd_).to(dv_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dtw_ptr + chunk * 2 * C + tc, f * du_m, mask=mc)
+            tl.store(dtw_ptr + chunk * 2 * C + C + tc, f * du_s, mask=mc)
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)

@@ -103,14 +103,14 @@ def mlp2_forward_kernel(
     CLIP: tl.constexpr, SAVE: tl.constexpr, PREC: tl.constexpr,
 ):
     """Forward over ``F`` chunks of one row; the state tensors are read at the start and overwritten with the
-    end state, and with ``SAVE`` each chunk's start state goes to ``saved_*`` ``[N, F, ...]``."""
+    end state, and with ``SAVE`` each chunk's start state goes to ``saved_*`` ``[N, F, ...]``. A chunk's tokens
+    are taken ``BC`` at a time (their gradient sums accumulated), so the tiles do not grow with the chunk size."""
     row = tl.program_id(0).to(tl.int64)
-    tc, td, th = tl.arange(0, BC), tl.arange(0, BD), tl.arange(0, BH)
-    mc, md, mh = tc < C, td < D, th < H
+    td, th = tl.arange(0, BD), tl.arange(0, BH)
+    md, mh = td < D, th < H
     dh = td[:, None] * H + th[None, :]
     hd = th[:, None] * D + td[None, :]
-    cd = tc[:, None] * D + td[None, :]
-    dh_m, hd_m, cd_m = md[:, None] & mh[None, :], mh[:, None] & md[None, :], mc[:, None] & md[None, :]
+    dh_m, hd_m = md[:, None] & mh[None, :], mh[:, None] & md[None, :]
     state = row * D * H
     W0 = tl.load(w0_ptr + state + dh, mask=dh_m, other=0.0).to(tl.float32)
     S0 = tl.load(s0_ptr + state + dh, mask=dh_m, other=0.0).to(tl.float32)
@@ -125,19 +125,27 @@ def mlp2_forward_kernel(
             tl.store(saved_s0 + chunk * D * H + dh, S0, mask=dh_m)
             tl.store(saved_w1 + chunk * D * H + hd, W1, mask=hd_m)
             tl.store(saved_s1 + chunk * D * H + hd, S1, mask=hd_m)
-        tok = chunk * C * D + cd
-        q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        zq, aq, y, zk, ak, d1, p, d0 = _chunk_forward(q, k, v, W0, W1, ACT, RESIDUAL, PREC)
-        tl.store(y_ptr + tok, y.to(y_ptr.dtype.element_ty), mask=cd_m)
-        f = 2.0 * _clip_factor(k, ak, d1, d0, tau, CLIP)
-        u_m = f * tl.load(tw_ptr + chunk * 2 * C + tc, mask=mc, other=0.0).to(tl.float32)
-        u_s = f * tl.load(tw_ptr + chunk * 2 * C + C + tc, mask=mc, other=0.0).to(tl.float32)
-        G0m = tl.dot(tl.trans(k * u_m[:, None]), d0, input_precision=PREC)
-        G0s = tl.dot(tl.trans(k * u_s[:, None]), d0, input_precision=PREC)
-        G1m = tl.dot(tl.trans(ak * u_m[:, None]), d1, input_precision=PREC)
-        G1s = tl.dot(tl.trans(ak * u_s[:, None]), d1, input_precision=PREC)
+        G0m = tl.zeros((BD, BH), tl.float32)
+        G0s = tl.zeros((BD, BH), tl.float32)
+        G1m = tl.zeros((BH, BD), tl.float32)
+        G1s = tl.zeros((BH, BD), tl.float32)
+        for t0 in range(0, C, BC):
+            tc = t0 + tl.arange(0, BC)
+            mc = tc < C
+            cd_m = mc[:, None] & md[None, :]
+            tok = chunk * C * D + tc[:, None] * D + td[None, :]
+            q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            zq, aq, y, zk, ak, d1, p, d0 = _chunk_forward(q, k, v, W0, W1, ACT, RESIDUAL, PREC)
+            tl.store(y_ptr + tok, y.to(y_ptr.dtype.element_ty), mask=cd_m)
+            f = 2.0 * _clip_factor(k, ak, d1, d0, tau, CLIP)
+            u_m = f * tl.load(tw_ptr + chunk * 2 * C + tc, mask=mc, other=0.0).to(tl.float32)
+            u_s = f * tl.load(tw_ptr + chunk * 2 * C + C + tc, mask=mc, other=0.0).to(tl.float32)
+            G0m += tl.dot(tl.trans(k * u_m[:, None]), d0, input_precision=PREC)
+            G0s += tl.dot(tl.trans(k * u_s[:, None]), d0, input_precision=PREC)
+            G1m += tl.dot(tl.trans(ak * u_m[:, None]), d1, input_precision=PREC)
+            G1s += tl.dot(tl.trans(ak * u_s[:, None]), d1, input_precision=PREC)
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)
@@ -167,12 +175,11 @@ def mlp2_backward_kernel(
     """Backward over ``F`` chunks of one row, in reverse: ``d*_ptr`` of the state hold the end state's gradient
     on entry and the start state's on exit."""
     row = tl.program_id(0).to(tl.int64)
-    tc, td, th = tl.arange(0, BC), tl.arange(0, BD), tl.arange(0, BH)
-    mc, md, mh = tc < C, td < D, th < H
+    td, th = tl.arange(0, BD), tl.arange(0, BH)
+    md, mh = td < D, th < H
     dh = td[:, None] * H + th[None, :]
     hd = th[:, None] * D + td[None, :]
-    cd = tc[:, None] * D + td[None, :]
-    dh_m, hd_m, cd_m = md[:, None] & mh[None, :], mh[:, None] & md[None, :], mc[:, None] & md[None, :]
+    dh_m, hd_m = md[:, None] & mh[None, :], mh[:, None] & md[None, :]
     state = row * D * H
     dW0 = tl.load(dw0_ptr + state + dh, mask=dh_m, other=0.0).to(tl.float32)
     dS0 = tl.load(ds0_ptr + state + dh, mask=dh_m, other=0.0).to(tl.float32)
@@ -188,46 +195,52 @@ def mlp2_backward_kernel(
         tl.store(da_ptr + chunk * 4 + 1, _dot2(dW0, S0) + _dot2(dW1, S1))
         tl.store(da_ptr + chunk * 4 + 2, _dot2(dS0, W0) + _dot2(dS1, W1))
         tl.store(da_ptr + chunk * 4 + 3, _dot2(dS0, S0) + _dot2(dS1, S1))
-        tok = chunk * C * D + cd
-        q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        gy = tl.load(gy_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-        zq, aq, y, zk, ak, d1, p, d0 = _chunk_forward(q, k, v, W0, W1, ACT, RESIDUAL, PREC)
-        f = 2.0 * _clip_factor(k, ak, d1, d0, tau, CLIP)
-        u_m = f * tl.load(tw_ptr + chunk * 2 * C + tc, mask=mc, other=0.0).to(tl.float32)
-        u_s = f * tl.load(tw_ptr + chunk * 2 * C + C + tc, mask=mc, other=0.0).to(tl.float32)
-        # the adjoints of the weighted outer products G_i[m] = a_iᵀ diag(u_m) δ_i (∂G[m] = ∂W', ∂S')
-        t1m = tl.dot(d1, tl.trans(dW1), input_precision=PREC)
-        t1s = tl.dot(d1, tl.trans(dS1), input_precision=PREC)
-        t0m = tl.dot(d0, tl.trans(dW0), input_precision=PREC)
-        t0s = tl.dot(d0, tl.trans(dS0), input_precision=PREC)
-        du_m = tl.sum(t1m * ak, 1) + tl.sum(t0m * k, 1)
-        du_s = tl.sum(t1s * ak, 1) + tl.sum(t0s * k, 1)
-        dak = u_m[:, None] * t1m + u_s[:, None] * t1s
-        dk_outer = u_m[:, None] * t0m + u_s[:, None] * t0s
-        dd1 = u_m[:, None] * tl.dot(ak, dW1, input_precision=PREC) + u_s[:, None] * tl.dot(ak, dS1, input_precision=PREC)
-        dd0 = u_m[:, None] * tl.dot(k, dW0, input_precision=PREC) + u_s[:, None] * tl.dot(k, dS0, input_precision=PREC)
-        # δ0 = σ'(z_k) ⊙ (δ1 W1ᵀ)
-        dp = _act_grad(zk, ACT) * dd0
-        dzk = _act_second(zk, ACT) * dd0 * p
-        dd1 += tl.dot(dp, W1, input_precision=PREC)
-        gW1 = tl.dot(tl.trans(dp), d1, input_precision=PREC)
-        # the network's own backward over queries (∂y) and keys (∂δ1, as δ1 = M(k) − v)
-        gW1 += tl.dot(tl.trans(aq), gy, input_precision=PREC) + tl.dot(tl.trans(ak), dd1, input_precision=PREC)
-        dzq = _act_grad(zq, ACT) * tl.dot(gy, tl.trans(W1), input_precision=PREC)
-        dzk += _act_grad(zk, ACT) * (dak + tl.dot(dd1, tl.trans(W1), input_precision=PREC))
-        gW0 = tl.dot(tl.trans(q), dzq, input_precision=PREC) + tl.dot(tl.trans(k), dzk, input_precision=PREC)
-        dq = tl.dot(dzq, tl.trans(W0), input_precision=PREC)
-        dk = tl.dot(dzk, tl.trans(W0), input_precision=PREC) + dk_outer
-        if RESIDUAL:
-            dq += gy
-            dk += dd1
-        tl.store(dq_ptr + tok, dq.to(dq_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dk_ptr + tok, dk.to(dk_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dv_ptr + tok, (-dd1).to(dv_ptr.dtype.element_ty), mask=cd_m)
-        tl.store(dtw_ptr + chunk * 2 * C + tc, f * du_m, mask=mc)
-        tl.store(dtw_ptr + chunk * 2 * C + C + tc, f * du_s, mask=mc)
+        gW0 = tl.zeros((BD, BH), tl.float32)
+        gW1 = tl.zeros((BH, BD), tl.float32)
+        for t0 in range(0, C, BC):
+            tc = t0 + tl.arange(0, BC)
+            mc = tc < C
+            cd_m = mc[:, None] & md[None, :]
+            tok = chunk * C * D + tc[:, None] * D + td[None, :]
+            q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            gy = tl.load(gy_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            zq, aq, y, zk, ak, d1, p, d0 = _chunk_forward(q, k, v, W0, W1, ACT, RESIDUAL, PREC)
+            f = 2.0 * _clip_factor(k, ak, d1, d0, tau, CLIP)
+            u_m = f * tl.load(tw_ptr + chunk * 2 * C + tc, mask=mc, other=0.0).to(tl.float32)
+            u_s = f * tl.load(tw_ptr + chunk * 2 * C + C + tc, mask=mc, other=0.0).to(tl.float32)
+            # the adjoints of the weighted outer products G_i[m] = a_iᵀ diag(u_m) δ_i (∂G[m] = ∂W', ∂S')
+            t1m = tl.dot(d1, tl.trans(dW1), input_precision=PREC)
+            t1s = tl.dot(d1, tl.trans(dS1), input_precision=PREC)
+            t0m = tl.dot(d0, tl.trans(dW0), input_precision=PREC)
+            t0s = tl.dot(d0, tl.trans(dS0), input_precision=PREC)
+            du_m = tl.sum(t1m * ak, 1) + tl.sum(t0m * k, 1)
+            du_s = tl.sum(t1s * ak, 1) + tl.sum(t0s * k, 1)
+            dak = u_m[:, None] * t1m + u_s[:, None] * t1s
+            dk_outer = u_m[:, None] * t0m + u_s[:, None] * t0s
+            dd1 = u_m[:, None] * tl.dot(ak, dW1, input_precision=PREC) + u_s[:, None] * tl.dot(ak, dS1, input_precision=PREC)
+            dd0 = u_m[:, None] * tl.dot(k, dW0, input_precision=PREC) + u_s[:, None] * tl.dot(k, dS0, input_precision=PREC)
+            # δ0 = σ'(z_k) ⊙ (δ1 W1ᵀ)
+            dp = _act_grad(zk, ACT) * dd0
+            dzk = _act_second(zk, ACT) * dd0 * p
+            dd1 += tl.dot(dp, W1, input_precision=PREC)
+            gW1 += tl.dot(tl.trans(dp), d1, input_precision=PREC)
+            # the network's own backward over queries (∂y) and keys (∂δ1, as δ1 = M(k) − v)
+            gW1 += tl.dot(tl.trans(aq), gy, input_precision=PREC) + tl.dot(tl.trans(ak), dd1, input_precision=PREC)
+            dzq = _act_grad(zq, ACT) * tl.dot(gy, tl.trans(W1), input_precision=PREC)
+            dzk += _act_grad(zk, ACT) * (dak + tl.dot(dd1, tl.trans(W1), input_precision=PREC))
+            gW0 += tl.dot(tl.trans(q), dzq, input_precision=PREC) + tl.dot(tl.trans(k), dzk, input_precision=PREC)
+            dq = tl.dot(dzq, tl.trans(W0), input_precision=PREC)
+            dk = tl.dot(dzk, tl.trans(W0), input_precision=PREC) + dk_outer
+            if RESIDUAL:
+                dq += gy
+                dk += dd1
+            tl.store(dq_ptr + tok, dq.to(dq_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dk_ptr + tok, dk.to(dk_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dv_ptr + tok, (-dd1).to(dv_ptr.dtype.element_ty), mask=cd_m)
+            tl.store(dtw_ptr + chunk * 2 * C + tc, f * du_m, mask=mc)
+            tl.store(dtw_ptr + chunk * 2 * C + C + tc, f * du_s, mask=mc)
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)
