@@ -89,7 +89,8 @@ def test_state_detach_index_select_and_round_trip(tmp_path):
     assert torch.equal(memory(more, loaded)[0], memory(more, detached)[0])
     picked = state.index_select(torch.tensor([2, 0]))
     assert picked.batch_size == 2
-    assert torch.equal(memory(more[[2, 0]], picked)[0], memory(more, state)[0][[2, 0]])
+    # not bitwise: a batch of 2 and one of 3 may take different BLAS blockings (1-ulp differences)
+    torch.testing.assert_close(memory(more[[2, 0]], picked)[0], memory(more, state)[0][[2, 0]], rtol=1e-6, atol=1e-7)
     assert state.to(torch.float64).weights["w0"].dtype == torch.float64
 
 

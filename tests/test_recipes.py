@@ -91,11 +91,14 @@ def test_quickstart_is_offline_and_compares_with_the_backbone():
     assert q.data.kind == "babilong" and q.data.source.source == "procedural" and q.data.tasks == ["qa1"]
     assert q.evaluation.data.source == "procedural"
     assert q.data.few_shot == q.evaluation.few_shot  # the model is evaluated on the prompt it was trained on
+    # the fair comparison: a LoRA-only twin trained the same way, on inputs read in segments as evaluated
+    assert q.baselines == ["no_memory"] and q.training.segments is not None
+    assert q.data.segment_length == q.evaluation.segment_length
 
 
 TINY = ["--set", "backbone.name=tiny:llama", "--set", "augment.layers=[-1]",
         "--set", "peft.target_modules=[q_proj, v_proj]", "--set", "data.samples=6", "--set", "data.val_samples=2",
-        "--set", "training.max_steps=2", "--set", "training.batch_size=2", "--set", "evaluation.samples_per_task=2",
+        "--set", "training.max_steps=2", "--set", "training.batch_size=1", "--set", "evaluation.samples_per_task=2",
         "--set", "evaluation.max_new_tokens=3", "--set", "tracking.progress=false"]
 
 
@@ -108,13 +111,16 @@ def test_quickstart_runs_end_to_end_on_a_tiny_backbone(tmp_path):
     summary = json.loads((run / "summary.json").read_text())
     assert set(summary["evaluation"]) == {"backbone", "hercules"}
     assert summary["training"]["steps"] == 2 and summary["training"]["skipped_steps"] == 0
+    assert set(summary["twins"]) == {"no_memory"} and "no memory, same training (twin)" in result.output
+    twin = json.loads((run / "twins" / "no_memory" / "summary.json").read_text())
+    assert twin["training"]["steps"] == 2 and twin["trainable"] < summary["trainable"]
     assert (run / "model" / "hercules.json").exists() and (run / "loss_curve.png").exists()
     train = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert any(k.startswith("diag/layer1/") for r in train if r["kind"] == "train" for k in r)
     # the saved model evaluates through `hercules eval`
     out = tmp_path / "ev"
     again = CliRunner().invoke(app, ["eval", str(run / "model"), "--tasks", "qa1", "--lengths", "0k", "--samples", "2",
-                                     "--max-new-tokens", "3", "--out", str(out)])
+                                     "--max-new-tokens", "3", "--segment-length", "64", "--out", str(out)])
     assert again.exit_code == 0, again.output
     first = [json.loads(x)["output"] for x in (run / "eval" / "hercules" / "predictions.jsonl").read_text().splitlines()]
     second = [json.loads(x)["output"] for x in (out / "predictions.jsonl").read_text().splitlines()]

@@ -45,10 +45,11 @@ class MemoryLayer(nn.Module):
         self.layer_idx, self.dim, self.injection_config = layer_idx, dim, config
         self.memory = NeuralMemory(dim, memory)
         self.gate = build_gate(config.gate, dim)
-        if not self.gate.zero_at_init and not memory.zero_init_output:
+        if config.require_identity and not self.gate.zero_at_init and not memory.zero_init_output:
             raise ValueError(
                 f"layer {layer_idx}: gate {config.gate.kind!r} does not start closed, so the augmented model would "
-                f"not equal its backbone at init; set memory.zero_init_output=true or use a sigmoid/scalar gate"
+                f"not equal its backbone at init; set memory.zero_init_output=true, use a sigmoid/scalar gate, or (training "
+                f"from scratch) set require_identity: false"
             )
         self.enabled = True
         self.row_pads: list[int] | None = None  # set per call by augment's hook: left padding of each sample

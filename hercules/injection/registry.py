@@ -18,3 +18,9 @@ class InjectionConfig(PluginConfig):
         default_factory=SigmoidGateConfig,
         description="Retrieval gate mixing the memory output in (sigmoid | scalar | none); starts closed.",
     )
+    require_identity: bool = Field(
+        True,
+        description="Refuse a gate that does not start closed unless the memory's output starts at zero, so that "
+        "an augmented pretrained model equals its backbone at init. False for a model trained from scratch, where a "
+        "memory that contributes from the first step (gate: none) gives its projections gradient at once.",
+    )

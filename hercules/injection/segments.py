@@ -18,6 +18,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -47,6 +48,22 @@ def resolve_segment_length(model: nn.Module, segment_length: int | None) -> int:
     return int(length)
 
 
+def segment_windows(total: int, segment_length: int | None = None,
+                    segment_lengths: Sequence[int] | None = None) -> Iterator[slice]:
+    """The windows of an input of ``total`` tokens: fixed ``segment_length`` pieces, or the given
+    ``segment_lengths`` (whose last segment takes whatever remains, e.g. right padding)."""
+    if segment_lengths is None:
+        yield from (slice(s, s + segment_length) for s in range(0, total, segment_length))
+        return
+    if any(n < 1 for n in segment_lengths) or sum(segment_lengths[:-1]) >= total:
+        raise ValueError(f"segment_lengths {list(segment_lengths)} do not fit an input of {total} tokens")
+    start = 0
+    for n in segment_lengths[:-1]:
+        yield slice(start, start + n)
+        start += n
+    yield slice(start, total)
+
+
 def segmented_forward(
     model: nn.Module,
     input_ids: Tensor,
@@ -55,18 +72,20 @@ def segmented_forward(
     labels: Tensor | None = None,
     states: MemoryStates | None = None,
     detach_between: bool = False,
+    segment_lengths: Sequence[int] | None = None,
 ) -> SegmentedOutput:
     """Run ``input_ids`` ``[B, T]`` segment by segment with the memory carried (see the module docstring).
 
     Args:
         states: memory to start from (fresh when ``None``); the returned states are new objects.
         detach_between: cut gradients between segments (truncated backpropagation through time).
+        segment_lengths: explicit segments (e.g. a context's segments, then a question) instead of fixed
+            ``segment_length`` pieces; the last one takes the rest of the input.
     """
-    length = resolve_segment_length(model, segment_length)
+    length = None if segment_lengths is not None else resolve_segment_length(model, segment_length)
     states = MemoryStates(states or {})
     logits, losses, counts = [], [], []
-    for start in range(0, input_ids.shape[1], length):
-        window = slice(start, start + length)
+    for window in segment_windows(input_ids.shape[1], length, segment_lengths):
         mask = None if attention_mask is None else attention_mask[:, window]
         out = model(input_ids[:, window], attention_mask=mask, memory_states=states, use_cache=False)
         logits.append(out.logits)

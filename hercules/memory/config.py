@@ -36,6 +36,20 @@ class MemoryConfig(BaseModel):
         ge=0,
         description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
     )
+    max_grad_norm: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="Clip each token's inner-loop gradient to this norm (over all memory weights; null: off). It "
+        "bounds every token's step by θ·max_grad_norm, which keeps the memory finite at any learned rate "
+        "(docs/concepts/memory.md, 'Stability').",
+    )
+    conv_init: Literal["identity", "random"] = Field(
+        "identity",
+        description="identity: the convolution starts as the identity (the projections keep their meaning in a "
+        "pretrained model); random: PyTorch's default init, mixing each token with the ones before it from the "
+        "start (models trained from scratch: associative recall needs a key made of the previous token).",
+    )
     qk_norm: bool = Field(True, description="SiLU then L2 normalisation of queries and keys, as in Titans.")
     value_norm: bool = Field(
         True,

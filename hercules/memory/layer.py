@@ -6,6 +6,7 @@ The exact semantics (chunks, momentum, forgetting) are those of :mod:`hercules.o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -67,7 +68,11 @@ class NeuralMemory(nn.Module):
         self.conv_weight = None
         if config.conv_kernel > 1:
             weight = torch.zeros(3 * inner, config.conv_kernel)
-            weight[:, -1] = 1.0  # starts as the identity, so the projections keep their meaning
+            if config.conv_init == "identity":
+                weight[:, -1] = 1.0  # starts as the identity, so the projections keep their meaning
+            else:  # as nn.Conv1d (depthwise: fan-in = kernel width)
+                bound = 1 / math.sqrt(config.conv_kernel)
+                nn.init.uniform_(weight, -bound, bound)
             self.conv_weight = nn.Parameter(weight)
         self.model = build(MEMORY_MODELS, config.model, self.dim_head, self.heads)
         if config.compile and not self.naive:
@@ -188,6 +193,7 @@ class NeuralMemory(nn.Module):
             self.config.chunk_size,
             naive=self.naive,
             read_from=state.pending_tokens,
+            max_grad_norm=self.config.max_grad_norm,
             backend=self.config.backend,
         )
         y = _from_rows(result.y, batch)

@@ -29,6 +29,11 @@ class ChunkKernel(NamedTuple):
     backward: Callable[..., tuple[dict[str, Tensor], Tensor, Tensor, Tensor, Tensor]]
 
 
+ClipFactors = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
+"""``(weights, k, v) → [N, n]``: each token's gradient-clipping factor at a chunk's start weights, detached
+(:func:`~hercules.ops.memory_update_naive.clip_factor` of the per-token gradient norms)."""
+
+
 class _ChunkScan(torch.autograd.Function):
     """Every complete chunk of a call as one autograd node, for a memory model with a :class:`ChunkKernel`.
 
@@ -43,9 +48,12 @@ class _ChunkScan(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, kernel: ChunkKernel, names: tuple[str, ...], q, k, v, token_weights, transition, *states):
-        y, states, surprise, saved = _scan(kernel, names, q, k, v, token_weights, transition, states, keep=True)
-        ctx.kernel, ctx.names, ctx.per_chunk = kernel, names, len(saved) // q.shape[1]
+    def forward(ctx, kernel: ChunkKernel, clip: ClipFactors | None, names: tuple[str, ...], q, k, v, token_weights,
+                transition, *states):
+        y, states, surprise, saved = _scan(
+            kernel, clip, names, q, k, v, token_weights, transition, states, keep=True
+        )
+        ctx.kernel, ctx.names, ctx.per_chunk, ctx.clip = kernel, names, len(saved) // q.shape[1], clip is not None
         device = q.device.type
         ctx.autocast = (device, torch.is_autocast_enabled(device), torch.get_autocast_dtype(device))
         ctx.save_for_backward(q, k, v, token_weights, transition, *saved)
@@ -60,17 +68,23 @@ class _ChunkScan(torch.autograd.Function):
         dX = dict(zip(names, grad_states[:count], strict=True))
         # written chunk by chunk into their place (a list stacked at the end would hold them twice at the peak)
         dq, dk, dv, dtw = (torch.empty_like(t) for t in (q, k, v, token_weights))
-        dA = torch.empty_like(transition) if ctx.needs_input_grad[6] else None
+        dA = torch.empty_like(transition) if ctx.needs_input_grad[7] else None
         device, autocast, dtype = ctx.autocast
         for i in reversed(range(q.shape[1])):
             chunk = saved[i * ctx.per_chunk : (i + 1) * ctx.per_chunk]
             X = dict(zip(names, chunk[:count], strict=True))
             A = transition[:, i]
+            kept, tw = chunk[count:], token_weights[:, i]
+            if ctx.clip:  # the clipping factors (last of a chunk's saved tensors) are constants
+                kept, factors = kept[:-1], kept[-1].unsqueeze(1)
+                tw = tw * factors
             with torch.autocast(device, dtype=dtype) if autocast else nullcontext():  # as its forward computed
                 gW, gq, gk, gv, gtw = ctx.kernel.backward(
-                    {n: x[:, 0] for n, x in X.items()}, q[:, i], k[:, i], v[:, i], token_weights[:, i],
-                    tuple(chunk[count:]), grad_y[:, i], dX,
+                    {n: x[:, 0] for n, x in X.items()}, q[:, i], k[:, i], v[:, i], tw,
+                    tuple(kept), grad_y[:, i], dX,
                 )
+            if ctx.clip:
+                gtw = gtw * factors
             with torch.autocast(device, enabled=False) if autocast else nullcontext():  # the state's precision
                 if dA is not None:
                     dA[:, i] = sum(torch.bmm(dX[n].flatten(2), X[n].flatten(2).transpose(1, 2)) for n in names)
@@ -81,22 +95,28 @@ class _ChunkScan(torch.autograd.Function):
                     previous[n] = d
             dX = previous
             dq[:, i], dk[:, i], dv[:, i], dtw[:, i] = gq, gk, gv, gtw
-        return None, None, dq, dk, dv, dtw, dA, *dX.values()
+        return None, None, None, dq, dk, dv, dtw, dA, *dX.values()
 
 
-def _scan(kernel: ChunkKernel, names, q, k, v, token_weights, transition, states, keep: bool):
+def _scan(kernel: ChunkKernel, clip: ClipFactors | None, names, q, k, v, token_weights, transition, states,
+          keep: bool):
     """:class:`_ChunkScan`'s forward loop; with ``keep`` it also returns each chunk's start states and the kernel's
-    saved tensors (without, a long sequence read under ``no_grad`` holds one chunk's state at a time)."""
+    saved tensors, then its clipping factors (without, a long sequence read under ``no_grad`` holds one chunk's
+    state at a time)."""
     X = dict(zip(names, states, strict=True))
     device = q.device.type
     autocast = torch.is_autocast_enabled(device)
     reads, saved = [], []
     for i in range(q.shape[1]):
         W = {n: x[:, 0] for n, x in X.items()}
-        y, grads, kept = kernel.forward(W, q[:, i], k[:, i], v[:, i], token_weights[:, i])
+        tw, factors = token_weights[:, i], None
+        if clip is not None:
+            factors = clip(W, k[:, i], v[:, i])
+            tw = tw * factors.unsqueeze(1)
+        y, grads, kept = kernel.forward(W, q[:, i], k[:, i], v[:, i], tw)
         reads.append(y)
         if keep:
-            saved += [*X.values(), *kept]
+            saved += [*X.values(), *kept, *(() if factors is None else (factors,))]
         X = {n: _advance(x, transition[:, i], grads[n], device, autocast) for n, x in X.items()}
     surprise = increment_norm(grads)
     return torch.stack(reads, 1), tuple(X.values()), surprise, saved
@@ -119,13 +139,14 @@ def _advance(x: Tensor, transition: Tensor, grads: Tensor, device: str, autocast
 
 def chunk_scan(
     kernel: ChunkKernel, W: dict[str, Tensor], S: dict[str, Tensor], q: Tensor, k: Tensor, v: Tensor,
-    token_weights: Tensor, coef: dict[str, Tensor],
+    token_weights: Tensor, coef: dict[str, Tensor], clip: ClipFactors | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], dict[str, Tensor], Tensor]:
     """All complete chunks as one :class:`_ChunkScan` node (its forward alone where nothing needs gradients).
 
     ``W``, ``S``: start weights and momenta ``name → [N, ...]``; ``q, k, v`` ``[N, F, c, d]``; token weights
     ``[N, F, 2, c]``; ``coef``: the chunk coefficients (``[N, F]`` each) of
-    :func:`~hercules.ops.memory_update_chunked.chunk_coefficients`. Returns the reads ``[N, F, c, d]``, the end
+    :func:`~hercules.ops.memory_update_chunked.chunk_coefficients`; ``clip``: the per-token gradient clipping, if
+    any. Returns the reads ``[N, F, c, d]``, the end
     weights and momenta, and the surprise ``[N]``.
     """
     names = tuple(W)
@@ -134,8 +155,8 @@ def chunk_scan(
     args = (q, k, v, token_weights, transition)
     states = tuple(torch.stack([W[n], S[n]], dim=1) for n in names)
     if torch.is_grad_enabled() and any(t.requires_grad for t in (*args, *states)):
-        y, *states, surprise = _ChunkScan.apply(kernel, names, *args, *states)
+        y, *states, surprise = _ChunkScan.apply(kernel, clip, names, *args, *states)
     else:
-        y, states, surprise, _ = _scan(kernel, names, *args, states, keep=False)
+        y, states, surprise, _ = _scan(kernel, clip, names, *args, states, keep=False)
     ends = dict(zip(names, (x.unbind(1) for x in states), strict=True))
     return y, {n: x[0] for n, x in ends.items()}, {n: x[1] for n, x in ends.items()}, surprise

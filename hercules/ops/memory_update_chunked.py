@@ -25,13 +25,16 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from hercules.ops.chunk_scan import ChunkKernel, chunk_scan, increment_norm
-from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn
+from hercules.ops.chunk_scan import ChunkKernel, ClipFactors, chunk_scan, increment_norm
+from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn, clip_factor
 
 ReadAndGradients = Callable[
     [dict[str, Tensor], Tensor, Tensor, Tensor, Tensor], tuple[Tensor, dict[str, Tensor]]
 ]
 """``(weights, q, k, v, token_weights [N, m, n]) → (W(q), name → Σ_t w_{:,m,t} ∇_W ‖W(k_t) − v_t‖² [N, m, ...])``."""
+
+GradientNorms = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
+"""``(weights, k, v) → [N, n]``: the norm of each token's gradient ``∇_W ‖W(k_t) − v_t‖²`` over every weight."""
 
 
 def cumulative_product(x: Tensor) -> Tensor:
@@ -140,6 +143,30 @@ class _StateUpdate(torch.autograd.Function):
         )
 
 
+def per_token_gradient_norms(model_fn: ModelFn, weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+    """:data:`GradientNorms` for any ``model_fn`` through ``torch.func`` (one cotangent per token; the built-in
+    models have closed forms)."""
+    pred, vjp_fn = torch.func.vjp(lambda w: model_fn(w, k), weights)
+    n = k.shape[1]
+    one_hot = torch.eye(n, dtype=pred.dtype, device=pred.device)[:, None, :, None]  # [n, 1, n, 1]
+    (grads,) = torch.func.vmap(vjp_fn)(2 * one_hot * (pred - v).unsqueeze(0))
+    return torch.stack([g.flatten(2).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt().transpose(0, 1)
+
+
+def clipping(norms: GradientNorms, max_grad_norm: float | None) -> ClipFactors | None:
+    """The per-token clipping factors at a chunk's start weights (``None`` when clipping is off)."""
+    if max_grad_norm is None:
+        return None
+
+    @torch.no_grad()
+    def factors(weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+        detached = {n: w.detach() for n, w in weights.items()}
+        norm = norms(detached, k.detach(), v.detach())
+        return clip_factor(norm.to(torch.promote_types(norm.dtype, torch.float32)), max_grad_norm).to(k.dtype)
+
+    return factors
+
+
 def generic_read_and_gradients(model_fn: ModelFn) -> ReadAndGradients:
     """A :data:`ReadAndGradients` for any ``model_fn``: a plain read plus :func:`weighted_gradients`."""
 
@@ -149,14 +176,15 @@ def generic_read_and_gradients(model_fn: ModelFn) -> ReadAndGradients:
     return read_and_gradients
 
 
-def _chunks_by_autograd(read_and_gradients: ReadAndGradients, W, S, q, k, v, token_weights, coef):
+def _chunks_by_autograd(read_and_gradients: ReadAndGradients, W, S, q, k, v, token_weights, coef, clip=None):
     """The chunk loop through autograd, chunk by chunk, for models without a :class:`ChunkKernel`."""
     W, S, reads = dict(W), dict(S), []
     scalars = torch.stack([coef["decay_all"], coef["s0_in_m"], coef["eta_all"]], dim=-1)
     # Split into chunks with unbind (its backward is one stack) rather than slicing per chunk (whose backward
     # would write a zero-filled [N, L, ...] tensor per chunk).
     for chunk in zip(*(x.unbind(1) for x in (q, k, v, token_weights, scalars)), strict=True):
-        y, grads = read_and_gradients(W, *chunk[:4])
+        tw = chunk[3] if clip is None else chunk[3] * clip(W, chunk[1], chunk[2]).unsqueeze(1)
+        y, grads = read_and_gradients(W, *chunk[:3], tw)
         reads.append(y)
         for n in W:
             W[n], S[n] = _StateUpdate.apply(W[n], S[n], grads[n], chunk[4])
@@ -177,13 +205,16 @@ def memory_update_chunked(
     read_from: int = 0,
     read_and_gradients: ReadAndGradients | None = None,
     chunk_kernel: ChunkKernel | None = None,
+    max_grad_norm: float | None = None,
+    gradient_norms: GradientNorms | None = None,
 ) -> MemoryUpdate:
     """Chunked memory update; same arguments and result as :func:`memory_update_naive`.
 
     ``read_and_gradients`` (optional) computes a chunk's reads and weighted gradients together, e.g. in closed
     form for a known model; by default they come from ``model_fn`` through ``torch.func``. With a
     ``chunk_kernel`` (the same computation with its backward written out) all complete chunks run as one autograd
-    node, and ``read_and_gradients`` is not used.
+    node, and ``read_and_gradients`` is not used. ``max_grad_norm`` clips each token's gradient as the naive
+    reference does, with the norms from ``gradient_norms`` (by default through ``torch.func``).
     """
     rows, length = q.shape[:2]
     full = length // chunk_size
@@ -198,11 +229,13 @@ def memory_update_chunked(
         # negated weights give −Σ w g directly; [N, F, 2, c], the weights' weighting first
         token_weights = torch.stack([-coef["w_m"], -coef["w_s"]], dim=2)
         qkv = (chunked(q), chunked(k), chunked(v))
+        norms = gradient_norms or (lambda w, k, v: per_token_gradient_norms(model_fn, w, k, v))
+        clip = clipping(norms, max_grad_norm)
         if chunk_kernel is not None:
-            y, W, S, surprise = chunk_scan(chunk_kernel, W, S, *qkv, token_weights, coef)
+            y, W, S, surprise = chunk_scan(chunk_kernel, W, S, *qkv, token_weights, coef, clip)
         else:
             read_and_gradients = read_and_gradients or generic_read_and_gradients(model_fn)
-            y, W, S, surprise = _chunks_by_autograd(read_and_gradients, W, S, *qkv, token_weights, coef)
+            y, W, S, surprise = _chunks_by_autograd(read_and_gradients, W, S, *qkv, token_weights, coef, clip)
         reads.append(y.flatten(1, 2)[:, read_from:])
     if full * chunk_size < length:  # the unfinished chunk is read, not written
         reads.append(model_fn(W, q[:, max(full * chunk_size, read_from) :]))

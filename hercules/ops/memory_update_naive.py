@@ -13,6 +13,11 @@ order::
 
 A trailing chunk with fewer than ``c`` tokens is read but not applied: its tokens wait (in the layer's state)
 until the chunk is complete.
+
+Per-token gradient clipping (``max_grad_norm`` τ): each token's gradient enters as ``f_t · ∇ℓ(W0; k_t, v_t)``
+with ``f_t = min(1, τ / ‖∇ℓ(W0; k_t, v_t)‖)``, the norm taken over all of the memory's weights. ``f_t`` is a
+constant for the outer backward (as in ordinary gradient clipping): it bounds every token's step by ``θ_t τ``
+whatever the weights, keys and values, which is what keeps the inner loop finite (docs/concepts/memory.md).
 """
 
 from __future__ import annotations
@@ -63,6 +68,19 @@ def token_gradient(model_fn: ModelFn, weights: dict[str, Tensor], k: Tensor, v: 
     return dict(zip(w.keys(), grads, strict=True))
 
 
+def clip_factor(norm: Tensor, max_grad_norm: float | None) -> Tensor:
+    """``min(1, τ / norm)`` elementwise, detached (1 where ``τ`` is ``None`` or the norm is 0)."""
+    norm = norm.detach()
+    if max_grad_norm is None:
+        return torch.ones_like(norm)
+    return (max_grad_norm / norm.clamp_min(torch.finfo(norm.dtype).tiny)).clamp(max=1.0)
+
+
+def gradient_norm(grads: dict[str, Tensor]) -> Tensor:
+    """``[N]`` norm of one token's gradient over every weight (``name → [N, ...]``)."""
+    return torch.stack([g.flatten(1).pow(2).sum(-1) for g in grads.values()]).sum(0).sqrt()
+
+
 def _surprise(momentum: dict[str, Tensor], start: dict[str, Tensor], eta_prod: Tensor) -> Tensor:
     total = 0.0
     for name, s in momentum.items():
@@ -83,6 +101,7 @@ def memory_update_naive(
     forget: Tensor,
     chunk_size: int,
     read_from: int = 0,
+    max_grad_norm: float | None = None,
 ) -> MemoryUpdate:
     """Reference memory update over ``L`` tokens that start at a chunk boundary.
 
@@ -99,6 +118,7 @@ def memory_update_naive(
         chunk_size: c ≥ 1.
         read_from: read only tokens ``t ≥ read_from`` (earlier ones were read by an earlier call); ``y`` then
             holds ``L − read_from`` tokens.
+        max_grad_norm: τ of the per-token gradient clipping (module docstring); ``None`` switches it off.
     """
     length = q.shape[1]
     W, S = dict(weights), dict(momentum)
@@ -113,6 +133,9 @@ def memory_update_naive(
         S_start, eta_prod = S, torch.ones_like(surprise)
         for t in range(start, end):
             g = token_gradient(model_fn, W0, k[:, t : t + 1], v[:, t : t + 1])
+            if max_grad_norm is not None:
+                f = clip_factor(gradient_norm(g), max_grad_norm)
+                g = {n: _rows(f, x) * x for n, x in g.items()}
             S = {n: _rows(mom[:, t], s) * s - _rows(lr[:, t], s) * g[n] for n, s in S.items()}
             W = {n: _rows(1 - forget[:, t], w) * w + S[n] for n, w in W.items()}
             eta_prod = eta_prod * mom[:, t]

@@ -77,6 +77,25 @@ def mlp_chunk_forward(
     return h[:, :n], grads, (*pre, *deltas)
 
 
+def mlp_gradient_norms(weights: list[Tensor], k: Tensor, v: Tensor, act: Activation | None, residual: bool) -> Tensor:
+    """``[N, n]`` norms of the keys' per-token gradients ``∇_W ‖M(k_t) − v_t‖²`` over every weight: the gradient of
+    ``W_i`` is the outer product ``a_i,t ⊗ 2δ_i,t``, so its squared norm is ``‖a_i,t‖² ‖2δ_i,t‖²``."""
+    depth = len(weights)
+    inputs, pre, h = [k], [], k
+    for i, w in enumerate(weights):
+        if i > 0:
+            pre.append(h)
+            h = act.fn(h)
+            inputs.append(h)
+        h = torch.baddbmm(k, h, w) if residual and i == depth - 1 else h @ w
+    delta, total = 2 * (h - v), 0
+    for i in reversed(range(depth)):
+        total = total + inputs[i].pow(2).sum(-1) * delta.pow(2).sum(-1)
+        if i > 0:
+            delta = act.grad(delta @ weights[i].transpose(-1, -2), pre[i - 1])
+    return total.sqrt()
+
+
 def mlp_chunk_backward(
     weights: list[Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor, saved: tuple[Tensor, ...],
     grad_y: Tensor, grad_grads: list[Tensor], act: Activation | None, residual: bool,

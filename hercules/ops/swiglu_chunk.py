@@ -40,6 +40,22 @@ def swiglu_chunk_forward(
     return out[:, :n], grads, (gate, up, delta)
 
 
+def swiglu_gradient_norms(weights: dict[str, Tensor], k: Tensor, v: Tensor, residual: bool) -> Tensor:
+    """``[N, n]`` norms of the keys' per-token gradients over ``gate``, ``up`` and ``down`` (each an outer product
+    of a layer input and an error, so its squared norm is the product of theirs)."""
+    gate, up = k @ weights["gate"], k @ weights["up"]
+    act = silu(gate)
+    hidden = act * up
+    out = torch.baddbmm(k, hidden, weights["down"]) if residual else hidden @ weights["down"]
+    delta = 2 * (out - v)
+    d_hidden = delta @ weights["down"].transpose(-1, -2)
+    keys = k.pow(2).sum(-1)
+    total = hidden.pow(2).sum(-1) * delta.pow(2).sum(-1)
+    total = total + keys * (d_hidden * up * silu_grad(gate)).pow(2).sum(-1)
+    total = total + keys * (d_hidden * act).pow(2).sum(-1)
+    return total.sqrt()
+
+
 def swiglu_chunk_backward(
     weights: dict[str, Tensor], q: Tensor, k: Tensor, v: Tensor, token_weights: Tensor, saved: tuple[Tensor, ...],
     grad_y: Tensor, grad_grads: dict[str, Tensor], residual: bool,

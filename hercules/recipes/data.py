@@ -22,8 +22,8 @@ from typing import Any
 
 from hercules.data.fineweb import load_text_blocks
 from hercules.data.loaders import load_babilong
-from hercules.data.sft import sft_example
-from hercules.recipes.schema import BabilongTrainData, DataSettings, LanguageModelData
+from hercules.data.sft import IGNORE_INDEX, sft_example
+from hercules.recipes.schema import BabilongTrainData, DataSettings, LanguageModelData, RecallTrainData
 
 logger = logging.getLogger(__name__)
 
@@ -44,14 +44,38 @@ def answer_sentence(question: str, target: str) -> str | None:
 
 
 def babilong_item(sample: Any, tokenizer: Any, settings: BabilongTrainData) -> dict[str, list[int]]:
-    """Prompt + answer + EOS; labels are -100 on the prompt unless ``loss_on == "all"``."""
+    """Prompt + answer + EOS; labels are -100 on the prompt unless ``loss_on == "all"``. With
+    ``segment_length``, a sample longer than it is laid out as the segmented evaluation reads it
+    (:func:`segmented_babilong_item`) and every item carries its ``segment_lengths``."""
     if settings.answer == "sentence":
         sentence = answer_sentence(sample.question, sample.target)
         sample = replace(sample, target=sentence) if sentence else sample
-    item = sft_example(sample, tokenizer, use_chat_template=settings.use_chat_template, few_shot=settings.few_shot)
+    kwargs = dict(use_chat_template=settings.use_chat_template, few_shot=settings.few_shot)
+    item = sft_example(sample, tokenizer, **kwargs)
+    if settings.segment_length is not None:
+        if len(item["input_ids"]) - len([t for t in item["labels"] if t != IGNORE_INDEX]) > settings.segment_length:
+            item = segmented_babilong_item(sample, tokenizer, settings.segment_length, **kwargs)
+        else:
+            item["segment_lengths"] = [len(item["input_ids"])]
     if settings.loss_on == "all":
         item["labels"] = list(item["input_ids"])
     return item
+
+
+def segmented_babilong_item(sample: Any, tokenizer: Any, segment_length: int, **prompt: Any) -> dict[str, list[int]]:
+    """The layout of :func:`~hercules.evaluation.segmented.segmented_answer`: the context's tokens in segments of
+    ``segment_length``, then one segment with the prompt (the context replaced by a note), the question and the
+    answer; labels on the answer only."""
+    from hercules.evaluation.segmented import MEMORY_NOTE
+
+    context = tokenizer(sample.context, add_special_tokens=False)["input_ids"]
+    final = sft_example(replace(sample, context=MEMORY_NOTE), tokenizer, **prompt)
+    lengths = [min(segment_length, len(context) - s) for s in range(0, len(context), segment_length)]
+    return {
+        "input_ids": context + final["input_ids"],
+        "labels": [IGNORE_INDEX] * len(context) + final["labels"],
+        "segment_lengths": lengths + [len(final["input_ids"])],
+    }
 
 
 def _babilong(settings: BabilongTrainData, tokenizer: Any, seed: int) -> tuple[Items, Items]:
@@ -82,10 +106,29 @@ def _language_model(settings: LanguageModelData, tokenizer: Any) -> tuple[Items,
     return [{"input_ids": b} for b in train], [{"input_ids": b} for b in val]
 
 
+def _recall(settings: RecallTrainData, tokenizer: Any, seed: int) -> tuple[Items, Items]:
+    from hercules.data.recall import recall_items
+
+    train, val = [], []
+    for gap in settings.gaps:
+        make = lambda count, offset, gap=gap: recall_items(  # noqa: E731
+            count, settings.pairs, gap, settings.segment_length, len(tokenizer), seed + offset,
+            num_keys=settings.num_keys, num_values=settings.num_values,
+        )
+        train += make(settings.samples, 0)
+        val += make(settings.val_samples, 1000)
+    if settings.full_attention:
+        for item in train + val:
+            item["segment_lengths"] = [len(item["input_ids"])]
+    return train, val
+
+
 def build_items(settings: DataSettings, tokenizer: Any, seed: int = 0) -> tuple[Items, Items]:
     """``(train_items, val_items)`` for a recipe's data section."""
     if isinstance(settings, BabilongTrainData):
         return _babilong(settings, tokenizer, seed)
+    if isinstance(settings, RecallTrainData):
+        return _recall(settings, tokenizer, seed)
     if isinstance(settings, LanguageModelData):
         return _language_model(settings, tokenizer)
     raise TypeError(f"unknown data settings {type(settings).__name__}")

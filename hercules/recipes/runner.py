@@ -178,6 +178,54 @@ def _evaluate(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, run_dir: P
     return {name: {"mean_accuracy": _mean_accuracy(res), "accuracy": res["accuracy"]} for name, res in named.items()}
 
 
+def _recall(recipe: Recipe, model: torch.nn.Module, tokenizer: Any) -> dict[str, dict[str, float]]:
+    """Recall accuracy by ``pairs/gap`` cell: as trained (segments, or whole samples for the full-attention
+    twin) and, for a model with memory, with its memory switched off."""
+    from hercules.data.recall import recall_items
+    from hercules.evaluation.recall import recall_accuracy
+
+    settings, data = recipe.recall_evaluation, recipe.data
+    items = [
+        item
+        for pairs in settings.pairs
+        for gap in settings.gaps
+        for item in recall_items(settings.samples, pairs, gap, data.segment_length, len(tokenizer),
+                                 recipe.seed + 2000, num_keys=data.num_keys, num_values=data.num_values)
+    ]
+    modes = {"as_trained": "full_attention" if data.full_attention else "memory"}
+    if recipe.augment is not None:
+        modes["memory_off"] = "no_memory"
+    out = {}
+    for name, mode in modes.items():
+        acc = recall_accuracy(model, items, mode, settings.batch_size)
+        out[name] = {f"{pairs}/{gap}": value for (pairs, gap), value in acc.items()}
+    out["chance"] = 1 / data.num_values
+    return out
+
+
+def _compare_twins(recipe: Recipe, summary: dict[str, Any], twins: dict[str, dict], console: Console) -> None:
+    """One table: the model, its twins and the backbone; then how the memory's gates moved in training."""
+    from hercules.recipes.twins import babilong_rows, diagnostics_moves, gates_table, recall_table
+
+    if "recall" in summary:
+        named = {"model": summary["recall"]["as_trained"]}
+        named |= {name: twin["recall"]["as_trained"] for name, twin in twins.items() if "recall" in twin}
+        chance = f"chance {100 * summary['recall']['chance']:.1f}%"
+        console.print(recall_table(named, f"{recipe.name}: recall accuracy (%), {chance}"))
+    if "evaluation" in summary:
+        evaluation = summary["evaluation"]
+        named = {"model": next(v for k, v in evaluation.items() if k != "backbone")}
+        named |= {name: next(iter(twin["evaluation"].values())) for name, twin in twins.items()
+                  if "evaluation" in twin}
+        if "backbone" in evaluation:
+            named["backbone"] = evaluation["backbone"]
+        console.print(babilong_rows(named, f"{recipe.name}: BABILong accuracy (%)"))
+    moves = diagnostics_moves(recipe.run_dir() / "metrics.jsonl")
+    summary["memory_diagnostics"] = {k: list(v) for k, v in moves.items()}
+    if moves:
+        console.print(gates_table(moves))
+
+
 def run_recipe(recipe: Recipe, console: Console | None = None) -> dict[str, Any]:
     """Run every stage the recipe enables; returns (and writes) ``summary.json``."""
     console = console or Console()
@@ -197,6 +245,16 @@ def run_recipe(recipe: Recipe, console: Console | None = None) -> dict[str, Any]
     if recipe.evaluation is not None and is_main:
         summary["evaluation"] = _evaluate(recipe, model, tokenizer, run_dir, console,
                                           trained_now=recipe.training is not None)
+    if recipe.recall_evaluation is not None and is_main:
+        summary["recall"] = _recall(recipe, model, tokenizer)
+    if recipe.baselines:
+        from hercules.recipes.twins import twin_recipe
+
+        del model
+        twins = {name: run_recipe(twin_recipe(recipe, name), console) for name in recipe.baselines}
+        summary["twins"] = {name: str(twin["run_dir"]) for name, twin in twins.items()}
+        if is_main:
+            _compare_twins(recipe, summary, twins, console)
     summary["wall_time_s"] = round(time.perf_counter() - start, 1)
     if is_main:
         write_json(run_dir / "summary.json", summary)

@@ -60,6 +60,11 @@ class BabilongTrainData(_Section):
     loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
     few_shot: bool = Field(True, description="include the prompt's worked examples (as the evaluation does)")
     use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
+    segment_length: int | None = Field(
+        None, ge=16, description="lay out samples longer than this as the segmented evaluation reads them: the "
+        "context in segments of this many tokens, then the prompt, question and answer in a final segment whose "
+        "attention never sees the context (needs training.segments; must equal evaluation.segment_length)"
+    )
 
 
 class LanguageModelData(TextData):
@@ -69,7 +74,40 @@ class LanguageModelData(TextData):
     val_blocks: int = Field(100, ge=0, description="validation blocks, taken before the num_blocks training blocks")
 
 
-DataSettings = Annotated[BabilongTrainData | LanguageModelData, Field(discriminator="kind")]
+class RecallTrainData(_Section):
+    """Multi-query associative recall spread over segments (:mod:`hercules.data.recall`): pairs in the first
+    segment(s), filler segments, then the queries; the loss is on the queried values (needs training.segments)."""
+
+    kind: Literal["recall"] = "recall"
+    pairs: int = Field(8, ge=1, le=4096, description="key-value pairs per sample")
+    gaps: list[int] = Field([4], description="filler segments between the pairs and the queries (one cell each)")
+    segment_length: int = Field(32, ge=4, le=65536, description="tokens per segment (the attention window)")
+    samples: int = Field(2000, ge=1, le=10_000_000, description="training samples per gap")
+    val_samples: int = Field(64, ge=0, le=1_000_000, description="validation samples per gap")
+    num_keys: int = Field(96, ge=1, description="distinct key tokens")
+    num_values: int = Field(96, ge=2, description="distinct value tokens (chance accuracy is 1/num_values)")
+    full_attention: bool = Field(
+        False, description="one segment per sample (attention over the whole input): the upper-bound twin"
+    )
+
+    @model_validator(mode="after")
+    def _gaps(self) -> RecallTrainData:
+        if not self.gaps or min(self.gaps) < 0:
+            raise ValueError("gaps must be a non-empty list of filler-segment counts >= 0, e.g. [4]")
+        return self
+
+
+class RecallEvalSettings(_Section):
+    """Recall accuracy by pairs and gap, for the model and its twins (:mod:`hercules.evaluation.recall`)."""
+
+    pairs: list[int] = Field([8], description="pairs per sample, one row each (a capacity curve)")
+    gaps: list[int] = Field([4], description="filler segments between pairs and queries, one column each")
+    samples: int = Field(128, ge=1, le=1_000_000, description="test samples per cell (a seed disjoint from training)")
+    batch_size: int = Field(32, ge=1, description="samples per forward pass")
+
+
+DataSettings = Annotated[BabilongTrainData | LanguageModelData | RecallTrainData, Field(discriminator="kind")]
+Baseline = Literal["no_memory", "full_attention"]
 
 
 class Recipe(_Section):
@@ -89,8 +127,16 @@ class Recipe(_Section):
     data: DataSettings | None = Field(None, description="training data (required with training)")
     training: TrainingSettings | None = Field(None, description="optimisation (null: evaluate without training)")
     evaluation: EvalSettings | None = Field(None, description="BABILong evaluation after training")
+    recall_evaluation: RecallEvalSettings | None = Field(
+        None, description="recall accuracy after training (with data.kind: recall)"
+    )
     compare_with_backbone: bool = Field(
         False, description="also evaluate the plain backbone and print both side by side"
+    )
+    baselines: list[Baseline] = Field(
+        [], description="twins trained on the same data for the same steps with the same peft, then evaluated "
+        "the same way: no_memory (the recipe without augment: LoRA only, the fair baseline of a memory), "
+        "full_attention (no memory, each sample read whole: the upper bound of recall)"
     )
     tracking: TrackingSettings = Field(default_factory=TrackingSettings, description="progress, plots, trackers")
 
@@ -98,11 +144,40 @@ class Recipe(_Section):
     def _consistent(self) -> Recipe:
         if self.training is not None and self.data is None:
             raise ValueError("training needs a data section (kind: babilong | lm)")
-        if self.training is None and self.evaluation is None:
+        if self.training is None and self.evaluation is None and self.recall_evaluation is None:
             raise ValueError("the recipe does nothing: give a training section, an evaluation section, or both")
         if self.compare_with_backbone and self.evaluation is None:
             raise ValueError("compare_with_backbone needs an evaluation section")
+        self._check_segments()
+        if self.baselines and (self.training is None or self.augment is None):
+            raise ValueError("baselines are twins of a trained model with memory: give augment and training")
+        if self.baselines and (self.peft is None or self.peft.preset == "memory"):
+            raise ValueError("baselines need peft.preset memory_lora or full: without memory, a memory-only "
+                             "twin would have nothing to train")
+        if "full_attention" in self.baselines and not isinstance(self.data, RecallTrainData):
+            raise ValueError("baselines: full_attention is defined for data.kind: recall")
         return self
+
+    def _check_segments(self) -> None:
+        """Segmented data, training.segments and the evaluation's segment length go together."""
+        segmented = isinstance(self.data, RecallTrainData) or (
+            isinstance(self.data, BabilongTrainData) and self.data.segment_length is not None
+        )
+        if self.training is not None and segmented != (self.training.segments is not None):
+            raise ValueError(
+                "training.segments is set but the data are not laid out in segments (set data.segment_length)"
+                if not segmented else
+                "the data are laid out in segments: set training.segments (e.g. `segments: {}`)"
+            )
+        if isinstance(self.data, BabilongTrainData) and self.data.segment_length and self.evaluation and (
+            self.evaluation.segment_length != self.data.segment_length
+        ):
+            raise ValueError(
+                f"data.segment_length={self.data.segment_length} but evaluation.segment_length="
+                f"{self.evaluation.segment_length}: train in the layout that evaluation reads (set both alike)"
+            )
+        if self.recall_evaluation is not None and not isinstance(self.data, RecallTrainData):
+            raise ValueError("recall_evaluation needs data.kind: recall (it reuses its segment length and vocabulary)")
 
     def run_dir(self) -> Path:
         return self.output_dir / self.name

@@ -83,3 +83,18 @@ def collate(items: Sequence[Mapping[str, Any]], pad_token_id: int) -> dict[str, 
 def count_target_tokens(labels: torch.Tensor) -> int:
     """Tokens that contribute to a causal-LM loss: labels other than -100 after the one-token shift."""
     return int((labels[:, 1:] != -100).sum())
+
+
+def segment_lengths(items: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The shared segment layout of a micro-batch of segmented items (``segment_lengths`` each summing to the
+    item's length): every segment but the last must have the same length in every item, the last takes the
+    rest of the right-padded batch."""
+    layouts = [list(it["segment_lengths"]) for it in items]
+    for row, (layout, it) in enumerate(zip(layouts, items, strict=True)):
+        if sum(layout) != len(it["input_ids"]) or min(layout) < 1:
+            raise ValueError(f"item {row}: segment_lengths {layout} do not add up to its {len(it['input_ids'])} "
+                             "tokens")
+    if any(layout[:-1] != layouts[0][:-1] for layout in layouts):
+        raise ValueError("a micro-batch mixes segment layouts (all segments but the last must agree); use "
+                         "training.batch_size: 1 or data whose items share their layout")
+    return layouts[0]

@@ -41,6 +41,41 @@ class CheckpointSettings(_Section):
     save_final: bool = Field(True, description="save a checkpoint when training ends")
 
 
+class CurriculumStage(_Section):
+    """One stage of a curriculum over the number of segments (RMT and ARMT train so, from short to long)."""
+
+    until_step: int = Field(ge=1, description="the stage holds for optimizer steps before this one")
+    max_segments: int = Field(ge=1, description="train only on items of at most this many segments")
+
+
+class SegmentSettings(_Section):
+    """Training across segments: each item is read segment by segment (its ``segment_lengths``), attention sees
+    one segment at a time and only the memory carries what came before (:mod:`hercules.training.segment_loss`)."""
+
+    bptt_segments: int | None = Field(
+        None, ge=1, description="truncated backpropagation: gradients cross at most this many segment boundaries "
+        "(null: through every segment)"
+    )
+    activation_checkpointing: bool = Field(
+        True, description="recompute each segment's activations in the backward, so that activation memory stays "
+        "flat in the number of segments"
+    )
+    curriculum: list[CurriculumStage] = Field(
+        [], description="stages of growing max_segments, in order; after the last stage every item is used"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SegmentSettings:
+        steps = [s.until_step for s in self.curriculum]
+        if steps != sorted(set(steps)):
+            raise ValueError("segments.curriculum: until_step must increase from one stage to the next")
+        return self
+
+    def max_segments(self, step: int) -> int | None:
+        """The largest number of segments an item may have at optimizer step ``step`` (None: no limit)."""
+        return next((s.max_segments for s in self.curriculum if step < s.until_step), None)
+
+
 class TrainingSettings(_Section):
     """Optimisation settings. Learning rates apply per parameter group: memory/injection vs LoRA.
 
@@ -97,6 +132,9 @@ class TrainingSettings(_Section):
         True, description="compute logits only at labelled positions (same loss; faster fine-tuning on answers)"
     )
     gradient_checkpointing: bool = Field(False, description="trade compute for activation memory")
+    segments: SegmentSettings | None = Field(
+        None, description="train across segments, the memory carrying the context (items need segment_lengths)"
+    )
 
     @model_validator(mode="after")
     def _length_given(self) -> TrainingSettings:

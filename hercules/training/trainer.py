@@ -27,11 +27,12 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from hercules.backbones.compat import enable_activation_checkpointing
-from hercules.training.batches import MicroBatchStream, collate, count_target_tokens
+from hercules.training.batches import MicroBatchStream, collate, count_target_tokens, segment_lengths
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
 from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer
+from hercules.training.segment_loss import segmented_lm_loss
 from hercules.training.serialize import rng_state, set_rng_state
 from hercules.training.support import (
     TrainingDiverged,
@@ -79,7 +80,9 @@ class Trainer:
         self.pad_token_id, self.seed = pad_token_id, seed
         self.eval_fn, self.diagnostics_fn = eval_fn, diagnostics_fn
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
-        self.stream = MicroBatchStream(len(train_items), settings.batch_size, seed)
+        _check_segmented(settings, self.train_items, self.val_items)
+        self._streams: dict[int | None, tuple[list[int], MicroBatchStream]] = {}
+        self.stream = self._stream(None)[1]
         self.total_steps = settings.max_steps or math.ceil(
             settings.epochs * self.stream.batches_per_epoch / (settings.grad_accumulation * self.world)
         )
@@ -119,10 +122,41 @@ class Trainer:
         logger.info("resumed from %s at step %d", folder, self.state.step)
 
     # ---- one optimizer step ------------------------------------------------------------------------------
-    def _micro_batch(self, step: int, i: int) -> dict[str, torch.Tensor]:
+    def _stream(self, max_segments: int | None) -> tuple[list[int], MicroBatchStream]:
+        """The items allowed under a curriculum stage (all for ``None``) and their micro-batch stream."""
+        if max_segments not in self._streams:
+            pool = [
+                j for j, it in enumerate(self.train_items)
+                if max_segments is None or len(it["segment_lengths"]) <= max_segments
+            ]
+            if not pool:
+                raise ValueError(f"training.segments.curriculum: no training item has at most {max_segments} "
+                                 "segments; raise max_segments or add shorter items")
+            seed = self.seed + (0 if max_segments is None else 7919 * max_segments)
+            self._streams[max_segments] = pool, MicroBatchStream(len(pool), self.settings.batch_size, seed)
+        return self._streams[max_segments]
+
+    def _micro_batch(self, step: int, i: int) -> dict[str, Any]:
         g = (step * self.settings.grad_accumulation + i) * self.world + self.rank
-        items = [self.train_items[j] for j in self.stream.indices(g)]
-        return {k: v.to(self.acc.device) for k, v in collate(items, self.pad_token_id).items()}
+        segments = self.settings.segments
+        pool, stream = self._stream(segments.max_segments(step) if segments else None)
+        return self._to_batch([self.train_items[pool[j]] for j in stream.indices(g)])
+
+    def _to_batch(self, items: Sequence[Item]) -> dict[str, Any]:
+        batch = {k: v.to(self.acc.device) for k, v in collate(items, self.pad_token_id).items()}
+        if self.settings.segments is not None:
+            batch["segment_lengths"] = segment_lengths(items)
+        return batch
+
+    def _loss(self, model: torch.nn.Module, batch: dict[str, Any]) -> torch.Tensor:
+        """The batch's loss: in segments (``training.segments``) or as one causal-LM pass."""
+        segments = self.settings.segments
+        if segments is None:
+            return causal_lm_loss(model, batch, self.settings.sparse_logits)
+        tensors = {k: v for k, v in batch.items() if k != "segment_lengths"}
+        return segmented_lm_loss(
+            model, tensors, batch["segment_lengths"], segments.bptt_segments, segments.activation_checkpointing
+        )
 
     def _train_step(self, step: int) -> dict[str, float]:
         """Forward/backward over the accumulated micro-batches, then clip and update (or skip if non-finite)."""
@@ -133,7 +167,7 @@ class Trainer:
             tokens += int(batch["attention_mask"].sum())
             sync = contextlib.nullcontext() if i == accum - 1 else self.acc.no_sync(self.model)
             with sync:
-                loss = causal_lm_loss(self.model, batch, self.settings.sparse_logits)
+                loss = self._loss(self.model, batch)
                 self.acc.backward(loss / accum)
             losses.append(loss.detach().float())
         max_norm = self.settings.max_grad_norm or float("inf")
@@ -160,10 +194,9 @@ class Trainer:
         total = torch.zeros(2, device=self.acc.device, dtype=torch.float64)
         shard = self.val_items[self.rank :: self.world]
         for start in range(0, len(shard), self.settings.batch_size):
-            batch = collate(shard[start : start + self.settings.batch_size], self.pad_token_id)
-            batch = {k: v.to(self.acc.device) for k, v in batch.items()}
+            batch = self._to_batch(shard[start : start + self.settings.batch_size])
             with self.acc.autocast():
-                loss = causal_lm_loss(model, batch, self.settings.sparse_logits).double()
+                loss = self._loss(model, batch).double()
             n = count_target_tokens(batch["labels"])
             total += torch.stack([loss * n, torch.tensor(float(n), device=total.device, dtype=torch.float64)])
         model.train(was_training)
@@ -315,3 +348,15 @@ class Trainer:
 
     def unwrapped_model(self) -> torch.nn.Module:
         return self.acc.unwrap_model(self.model)
+
+
+def _check_segmented(settings: TrainingSettings, train: Sequence[Item], val: Sequence[Item]) -> None:
+    """Segmented items go with ``training.segments`` and the other way round; the error names the fix."""
+    for name, items in (("training", train), ("validation", val)):
+        marked = sum("segment_lengths" in it for it in items)
+        if settings.segments is not None and marked < len(items):
+            raise ValueError(f"training.segments is set but {len(items) - marked} {name} items have no "
+                             "segment_lengths; use a data source that lays items out in segments")
+        if settings.segments is None and marked:
+            raise ValueError(f"{marked} {name} items are laid out in segments; set training.segments "
+                             "(e.g. `segments: {}`) to train across them")

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from hercules.ops.chunk_scan import ChunkKernel
-from hercules.ops.memory_update_chunked import weighted_gradients
+from hercules.ops.memory_update_chunked import per_token_gradient_norms, weighted_gradients
 from hercules.registry import PluginConfig, Registry
 
 MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
@@ -58,6 +58,12 @@ class MemoryModel(nn.Module):
             y, grads, _ = kernel.forward(weights, q, k, v, token_weights)
             return y, grads
         return self.functional(weights, q), weighted_gradients(self.functional, weights, k, v, token_weights)
+
+    def gradient_norms(self, weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+        """``[N, n]``: the norm of each key's gradient ``∇_W ‖W(k_t) − v_t‖²`` over every weight (for the per-token
+        gradient clipping, ``MemoryConfig.max_grad_norm``). Any model through ``torch.func`` here; a subclass may
+        give a closed form."""
+        return per_token_gradient_norms(self.functional, weights, k, v)
 
     def make_chunk_kernel(self) -> ChunkKernel | None:
         """:meth:`read_and_gradients` with its backward written out, if the model has one (``None`` here)."""

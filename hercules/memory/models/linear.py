@@ -9,7 +9,7 @@ from torch import Tensor
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
 from hercules.ops.chunk_scan import ChunkKernel
-from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward
+from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward, mlp_gradient_norms
 from hercules.registry import PluginConfig
 
 
@@ -39,6 +39,9 @@ class LinearMemory(MemoryModel):
 
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         return x @ weights["w"]
+
+    def gradient_norms(self, weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+        return mlp_gradient_norms([weights["w"]], k, v, None, residual=False)
 
     def make_chunk_kernel(self) -> ChunkKernel:
         # a one-layer MLP without residual: ∇_W ‖k W − v‖² = 2 k^T (k W − v)

@@ -10,7 +10,7 @@ from torch import Tensor
 from hercules.memory.models.base import MemoryModel, register_memory_model
 from hercules.ops.activations import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
 from hercules.ops.chunk_scan import ChunkKernel
-from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward
+from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward, mlp_gradient_norms
 from hercules.registry import PluginConfig
 
 
@@ -55,6 +55,9 @@ class MLPMemory(MemoryModel):
 
     def make_chunk_kernel(self) -> ChunkKernel:
         return ChunkKernel(self.chunk_forward, self.chunk_backward)
+
+    def gradient_norms(self, weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+        return mlp_gradient_norms(self._ordered(weights), k, v, *self._kernel_args)
 
     def chunk_forward(self, weights, q, k, v, token_weights):
         """:func:`~hercules.ops.mlp_chunk.mlp_chunk_forward` with this model's weights by name."""

@@ -10,7 +10,7 @@ from torch.nn.functional import silu
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
 from hercules.ops.chunk_scan import ChunkKernel
-from hercules.ops.swiglu_chunk import swiglu_chunk_backward, swiglu_chunk_forward
+from hercules.ops.swiglu_chunk import swiglu_chunk_backward, swiglu_chunk_forward, swiglu_gradient_norms
 from hercules.registry import PluginConfig
 
 
@@ -43,6 +43,9 @@ class SwiGLUMemory(MemoryModel):
     def functional(self, weights: dict[str, Tensor], x: Tensor) -> Tensor:
         h = (silu(x @ weights["gate"]) * (x @ weights["up"])) @ weights["down"]
         return x + h if self.config.residual else h
+
+    def gradient_norms(self, weights: dict[str, Tensor], k: Tensor, v: Tensor) -> Tensor:
+        return swiglu_gradient_norms(weights, k, v, self.config.residual)
 
     def make_chunk_kernel(self) -> ChunkKernel:
         residual = self.config.residual

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import Tensor
 
 from hercules.memory.rules.base import RateProjection, Rates, UpdateRule, register_update_rule
@@ -19,8 +19,18 @@ class TitansRuleConfig(PluginConfig):
     momentum: bool = Field(True, description="Learn η_t; off means η = 0 (no momentum).")
     forgetting: bool = Field(True, description="Learn α_t; off means α = 0 (no forgetting).")
     init_lr: float = Field(0.5, gt=0, lt=1, description="θ at initialisation, as a fraction of max_lr.")
-    init_momentum: float = Field(0.9, gt=0, lt=1, description="η at initialisation.")
+    max_momentum: float = Field(
+        0.99, gt=0, le=1, description="η_t = max_momentum · σ(·): below 1, the momentum decays whatever the input "
+        "(at η = 1 it integrates every gradient forever, and the weights grow without bound)."
+    )
+    init_momentum: float = Field(0.9, gt=0, lt=1, description="η at initialisation (below max_momentum).")
     init_forget: float = Field(0.01, gt=0, lt=1, description="α at initialisation.")
+
+    @model_validator(mode="after")
+    def _init_below_max(self) -> TitansRuleConfig:
+        if self.momentum and self.init_momentum >= self.max_momentum:
+            raise ValueError(f"init_momentum={self.init_momentum} must be below max_momentum={self.max_momentum}")
+        return self
 
 
 @register_update_rule("titans", TitansRuleConfig)
@@ -37,7 +47,9 @@ class TitansRule(UpdateRule):
     def __init__(self, config: TitansRuleConfig, dim: int, heads: int) -> None:
         super().__init__(config, dim, heads)
         self.lr = RateProjection(dim, heads, config.init_lr, scale=config.max_lr)
-        self.mom = RateProjection(dim, heads, config.init_momentum) if config.momentum else None
+        self.mom = None
+        if config.momentum:
+            self.mom = RateProjection(dim, heads, config.init_momentum / config.max_momentum, config.max_momentum)
         self.forget = RateProjection(dim, heads, config.init_forget) if config.forgetting else None
 
     def rates(self, x: Tensor) -> Rates:
