@@ -72,6 +72,20 @@ def test_fused_equals_naive_reference(depth, activation, residual, dim, chunk, l
     assert_equal(fused, reference)
 
 
+@pytest.mark.parametrize(("depth", "residual", "chunk"), [(2, True, 4), (2, False, 20), (1, True, 8)])
+def test_fused_with_gradient_clipping_equals_naive_reference(depth, residual, chunk):
+    model, args = problem(3, 45, 16, "silu", residual, depth=depth)
+    spec = MLPSpec(depth, "silu", residual)
+    tau = 0.5  # below most tokens' gradient norms here, so most are clipped
+    fused = run_update(
+        lambda *a: memory_update_triton(spec, model.functional, *a, max_grad_norm=tau), args, chunk
+    )
+    reference = run_update(lambda *a: memory_update_naive(model.functional, *a, max_grad_norm=tau), args, chunk)
+    unclipped = memory_update_naive(model.functional, *args, chunk)
+    assert rel_err(reference[0].y, unclipped.y) > 1e-2  # the clip is active
+    assert_equal(fused, reference)
+
+
 def test_fused_without_gradients_equals_with():
     model, args = problem(2, 12, 16, "gelu", True)
     spec = MLPSpec(2, "gelu", True)
@@ -101,11 +115,15 @@ def _stream(layer, x, splits):
 
 
 @pytest.mark.parametrize(
-    ("splits", "model"),
-    [([23], {"kind": "mlp"}), ([3, 7, 1, 12], {"kind": "mlp"}), ([4, 8, 11], {"kind": "linear", "init": "normal"})],
+    ("splits", "model", "max_grad_norm"),
+    [
+        ([23], {"kind": "mlp"}, None),
+        ([3, 7, 1, 12], {"kind": "mlp"}, 0.3),
+        ([4, 8, 11], {"kind": "linear", "init": "normal"}, None),
+    ],
 )
-def test_layer_streams_with_a_carried_state_like_the_reference(splits, model):
-    fused, naive = _layers(model=model)
+def test_layer_streams_with_a_carried_state_like_the_reference(splits, model, max_grad_norm):
+    fused, naive = _layers(model=model, max_grad_norm=max_grad_norm)
     x = torch.randn(2, 23, 32, dtype=torch.float64)
     results = []
     for layer in (fused, naive):

@@ -31,15 +31,23 @@ def _to_cpu(out, grads):
 
 
 @pytest.mark.parametrize(
-    ("depth", "activation", "dim", "chunk", "length"),
-    [(2, "gelu", 16, 4, 13), (2, "silu", 64, 16, 70), (2, "gelu", 128, 64, 200), (1, "gelu", 64, 16, 50)],
+    ("depth", "activation", "dim", "chunk", "length", "tau"),
+    [
+        (2, "gelu", 16, 4, 13, None),
+        (2, "silu", 64, 16, 70, None),
+        (2, "gelu", 64, 64, 200, 0.5),
+        (2, "gelu", 128, 16, 40, None),
+        (1, "gelu", 64, 16, 50, 0.5),
+    ],
 )
-def test_compiled_kernels_equal_the_reference(depth, activation, dim, chunk, length, monkeypatch):
+def test_compiled_kernels_equal_the_reference(depth, activation, dim, chunk, length, tau, monkeypatch):
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     model, args = problem(3, length, dim, activation, True, depth=depth)
     spec = MLPSpec(depth, activation, True)
-    fused = run_update(lambda *a: memory_update_triton(spec, model.functional, *a), _on_cuda(args), chunk)
-    reference = run_update(lambda *a: memory_update_naive(model.functional, *a), args, chunk)
+    fused = run_update(
+        lambda *a: memory_update_triton(spec, model.functional, *a, max_grad_norm=tau), _on_cuda(args), chunk
+    )
+    reference = run_update(lambda *a: memory_update_naive(model.functional, *a, max_grad_norm=tau), args, chunk)
     assert_equal(_to_cpu(*fused), reference, tol=1e-4)
 
 
