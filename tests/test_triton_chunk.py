@@ -142,8 +142,9 @@ def test_layer_streams_with_a_carried_state_like_the_reference(splits, model, ma
 
 def test_kernel_support_is_depth_one_or_two_within_the_tile_limit():
     w = lambda d, h: {"w0": torch.zeros(1, d, h), "w1": torch.zeros(1, h, d)}  # noqa: E731
-    assert supports(MLPSpec(2, "gelu", True), w(128, 256))
-    assert not supports(MLPSpec(2, "gelu", True), w(256, 512))
+    assert supports(MLPSpec(2, "gelu", True), w(64, 128))
+    assert supports(MLPSpec(2, "gelu", True), w(48, 96))  # tiles of 64 × 128, masked
+    assert not supports(MLPSpec(2, "gelu", True), w(128, 256))
     assert supports(MLPSpec(1, "none", False), {"w": torch.zeros(1, 64, 64)})
     deeper = w(16, 32) | {"w2": torch.zeros(1, 32, 16)}
     assert not supports(MLPSpec(3, "gelu", True), deeper)

@@ -14,9 +14,8 @@ memory; :mod:`~hercules.ops.triton_mlp1_kernels`), with weights that tile on chi
 :data:`MAX_TILE` (``pow2`` rounds up to a power of two of at least 16). Everything else (depth 3 and more,
 ``swiglu``, larger heads) is not supported here: :func:`supports` says so, and the caller falls back to the
 torch path; on CUDA, :func:`fits_on_device` also checks the compiled kernels' shared memory against the GPU's.
-The kernels compute in float32 (``tl.dot`` as three TF32 products for float32 inputs, about float32's accuracy,
-one TF32 product for lower-precision inputs) and return the reads in the queries' dtype and the state in the
-state's dtype.
+The kernels compute in float32 (``tl.dot`` as three TF32 products, about float32's accuracy) and return the reads
+in the queries' dtype and the state in the state's dtype.
 
 On CPU the kernels run under Triton's interpreter (``TRITON_INTERPRET=1`` set before ``triton`` is imported),
 which is how the tests hold them to the reference; this module imports ``triton`` only when a kernel is first
@@ -39,8 +38,9 @@ from hercules.ops.memory_update_naive import MemoryUpdate, ModelFn
 
 logger = logging.getLogger(__name__)
 
-MAX_TILE = 128 * 256
-"""Largest ``pow2(d) · pow2(h)`` of a weight that the kernel holds on chip (d = 128 with expansion 2)."""
+MAX_TILE = 64 * 128
+"""Largest ``pow2(d) · pow2(h)`` of a weight that the kernels take (d = 64 with expansion 2). Compiled for sm_90
+at d = 128 (h = 256) they need 541 KB of shared memory forward and 279 KB backward, more than a block may have."""
 
 
 class MLPSpec(NamedTuple):
@@ -116,9 +116,11 @@ def _kernels(spec: MLPSpec, tau: float | None, q: Tensor, h: int):
 
 
 def _precision(dtype: torch.dtype) -> str:
-    """``tl.dot``'s precision: three TF32 products (about float32's accuracy, on the tensor cores, and a fraction
-    of the shared memory that IEEE float32 products need) for float32 inputs, one for lower precisions."""
-    return "tf32x3" if dtype in (torch.float32, torch.float64) else "tf32"
+    """``tl.dot``'s precision, whatever the inputs' dtype (the kernels compute in float32): three TF32 products,
+    about float32's accuracy on the tensor cores. IEEE float32 products (on the FMA units) need more shared memory
+    than a Hopper GPU has at d = 64 (316 KB in the backward, compiled for sm_90), and one TF32 product happened to
+    need more than three there (262 KB against 74 KB)."""
+    return "tf32x3"
 
 
 _FITS: dict[tuple, bool] = {}

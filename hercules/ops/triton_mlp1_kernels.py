@@ -56,6 +56,8 @@ def mlp1_forward_kernel(
         if SAVE:
             tl.store(saved_w + chunk * D * D + dd, W, mask=dd_m)
             tl.store(saved_s + chunk * D * D + dd, S, mask=dd_m)
+        tl.store(w_ptr + state + dd, W, mask=dd_m)  # the token loop loads it where it is used (see mlp2)
+        tl.debug_barrier()
         Gm = W * 0.0
         Gs = W * 0.0
         for t0 in range(0, C, BC):  # BC tokens at a time: the tiles do not grow with the chunk size
@@ -66,11 +68,13 @@ def mlp1_forward_kernel(
             q = tl.load(q_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
             k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
             v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
-            y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
+            Wc = tl.load(w_ptr + state + dd, mask=dd_m, other=0.0)
+            y, delta = _chunk_forward(q, k, v, Wc, RESIDUAL, PREC)
             tl.store(y_ptr + tok, y.to(y_ptr.dtype.element_ty), mask=cd_m)
             u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
             Gm += tl.dot(tl.trans(k * u_m[:, None]), delta, input_precision=PREC)
             Gs += tl.dot(tl.trans(k * u_s[:, None]), delta, input_precision=PREC)
+        tl.debug_barrier()
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)
@@ -105,6 +109,9 @@ def mlp1_backward_kernel(
         tl.store(da_ptr + chunk * 4 + 1, tl.sum(tl.sum(dW * S, 1), 0))
         tl.store(da_ptr + chunk * 4 + 2, tl.sum(tl.sum(dS * W, 1), 0))
         tl.store(da_ptr + chunk * 4 + 3, tl.sum(tl.sum(dS * S, 1), 0))
+        tl.store(dw_ptr + state + dd, dW, mask=dd_m)
+        tl.store(ds_ptr + state + dd, dS, mask=dd_m)
+        tl.debug_barrier()
         gW = W * 0.0
         for t0 in range(0, C, BC):
             tc = t0 + tl.arange(0, BC)
@@ -115,13 +122,16 @@ def mlp1_backward_kernel(
             k = tl.load(k_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
             v = tl.load(v_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
             gy = tl.load(gy_ptr + tok, mask=cd_m, other=0.0).to(tl.float32)
+            W = tl.load(saved_w + chunk * D * D + dd, mask=dd_m, other=0.0)
+            eW = tl.load(dw_ptr + state + dd, mask=dd_m, other=0.0)
+            eS = tl.load(ds_ptr + state + dd, mask=dd_m, other=0.0)
             y, delta = _chunk_forward(q, k, v, W, RESIDUAL, PREC)
             u_m, u_s, f = _token_weights(tw_ptr, chunk, C, tc, mc, k, delta, tau, CLIP)
-            tm = tl.dot(delta, tl.trans(dW), input_precision=PREC)
-            ts = tl.dot(delta, tl.trans(dS), input_precision=PREC)
+            tm = tl.dot(delta, tl.trans(eW), input_precision=PREC)
+            ts = tl.dot(delta, tl.trans(eS), input_precision=PREC)
             du_m = tl.sum(tm * k, 1)
             du_s = tl.sum(ts * k, 1)
-            dd_ = u_m[:, None] * tl.dot(k, dW, input_precision=PREC) + u_s[:, None] * tl.dot(k, dS, input_precision=PREC)
+            dd_ = u_m[:, None] * tl.dot(k, eW, input_precision=PREC) + u_s[:, None] * tl.dot(k, eS, input_precision=PREC)
             gW += tl.dot(tl.trans(q), gy, input_precision=PREC) + tl.dot(tl.trans(k), dd_, input_precision=PREC)
             dq = tl.dot(gy, tl.trans(W), input_precision=PREC)
             dk = tl.dot(dd_, tl.trans(W), input_precision=PREC) + u_m[:, None] * tm + u_s[:, None] * ts
@@ -133,6 +143,7 @@ def mlp1_backward_kernel(
             tl.store(dv_ptr + tok, (-dd_).to(dv_ptr.dtype.element_ty), mask=cd_m)
             tl.store(dtw_ptr + chunk * 2 * C + tc, f * du_m, mask=mc)
             tl.store(dtw_ptr + chunk * 2 * C + C + tc, f * du_s, mask=mc)
+        tl.debug_barrier()
         decay = tl.load(a_ptr + chunk * 4).to(tl.float32)
         s0_in_m = tl.load(a_ptr + chunk * 4 + 1).to(tl.float32)
         eta = tl.load(a_ptr + chunk * 4 + 3).to(tl.float32)
