@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--impls", nargs="+", default=["torch", "triton"], choices=("torch", "triton"))
     parser.add_argument("--rows", nargs="+", type=int, default=[2, 32, 256], help="rows N = batch × heads")
     parser.add_argument(
-        "--configs", nargs="+", default=["2048:64:16", "2048:64:64", "2048:128:64"], metavar="T:D:C",
+        "--configs", nargs="+", default=["2048:32:16", "2048:64:16", "2048:64:64"], metavar="T:D:C",
         help="sequence length, head size and chunk size",
     )
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum timed seconds per row")

@@ -88,6 +88,12 @@ def _build(impl: str, dim: int, chunk: int, device: str):
         backend="triton" if impl == "triton" else "torch",
     )
     layer = NeuralMemory(dim, config).to(device)
+    if impl == "triton":
+        from hercules.memory.backend import triton_spec
+        from hercules.ops.triton_chunk import supports
+
+        if not supports(triton_spec(layer.model), dict(layer.model.initial)):
+            raise ValueError(f"the Triton kernels do not support d={dim} (the torch path would run)")
     return layer, lambda x, state: layer(x, state)
 
 
