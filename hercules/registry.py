@@ -4,6 +4,10 @@ Every pluggable family (memory models, update rules, retrieval gates, injection 
 :class:`Registry`. A plugin is a class registered under a ``kind`` name together with its pydantic config class,
 whose ``kind`` field is a ``Literal`` of that name, so that configs of one family form a discriminated union.
 
+The built-ins keep their configs in torch-free modules that :meth:`Registry.declare` them with the module that
+implements them; that module is imported on the first :meth:`Registry.get`. Validating a recipe (and starting the
+CLI) therefore imports neither torch nor transformers.
+
 Examples:
     >>> from hercules.registry import Registry
     >>> shapes = Registry("shape")
@@ -16,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -49,14 +54,26 @@ class Registry(Generic[T]):
         self.family = family
         self._entries: dict[str, T] = {}
         self._configs: dict[str, type] = {}
+        self._modules: dict[str, str] = {}
+
+    def declare(self, name: str, config: type, module: str) -> None:
+        """Announce a component whose config is ``config`` and whose class ``module`` registers when imported.
+
+        The config validates at once; the module (with its torch code) is imported by :meth:`get`.
+        """
+        if name in self._entries or name in self._modules:
+            raise RegistryError(f"{self.family} {name!r} is already registered; pick another name")
+        self._configs[name] = config
+        self._modules[name] = module
 
     def register(self, name: str, config: type | None = None) -> Callable[[T], T]:
         """Decorator that registers a component under ``name`` (with its config class, if any)."""
 
         def decorator(component: T) -> T:
-            if name in self._entries:
+            declared = self._modules.get(name)
+            if name in self._entries or declared not in (None, getattr(component, "__module__", None)):
                 raise RegistryError(
-                    f"{self.family} {name!r} is already registered ({self._entries[name]!r}); "
+                    f"{self.family} {name!r} is already registered ({self._entries.get(name, declared)!r}); "
                     f"pick another name or unregister it first"
                 )
             self._entries[name] = component
@@ -68,18 +85,22 @@ class Registry(Generic[T]):
 
     def unregister(self, name: str) -> None:
         """Remove ``name`` (for tests and for replacing a built-in)."""
-        self._entries.pop(self._check(name))
+        self._check(name)
+        self._entries.pop(name, None)
+        self._modules.pop(name, None)
         self._configs.pop(name, None)
 
     def _check(self, name: str) -> str:
-        if name not in self._entries:
+        if name not in self._entries and name not in self._modules:
             raise RegistryError(
-                f"unknown {self.family} {name!r}; valid choices: {', '.join(sorted(self._entries)) or '(none)'}"
+                f"unknown {self.family} {name!r}; valid choices: {', '.join(self.names()) or '(none)'}"
             )
         return name
 
     def get(self, name: str) -> T:
         """The component registered under ``name``; an unknown name lists the valid ones."""
+        if name not in self._entries and name in self._modules:
+            importlib.import_module(self._modules[name])  # registers it
         return self._entries[self._check(name)]
 
     def config(self, name: str) -> type:
@@ -127,16 +148,16 @@ class Registry(Generic[T]):
         ]
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        return sorted(self._entries.keys() | self._modules.keys())
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._entries or name in self._modules
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self.names())
 
     def __repr__(self) -> str:
         return f"Registry({self.family!r}, {self.names()})"

@@ -7,6 +7,7 @@ import argparse
 import pytest
 import torch
 
+from hercules.bench import cli_startup
 from hercules.bench import memory as bench
 
 
@@ -91,3 +92,18 @@ def test_segment_workload_carries_the_state_through_one_backward(monkeypatch):
     bench.measure("fast", 32, 16, 8, min_seconds=0.0, max_steps=1, segments=4)
     # warm-up (16 tokens), full-size warm-up and one timed step: 4 calls each, a fresh state only at the first
     assert calls == [(4, True), (4, False), (4, False), (4, False)] + [(8, True), (8, False), (8, False), (8, False)] * 2
+
+
+IMPORTTIME = """import time: self [us] | cumulative | imported package
+import time:       100 |        150 |   _io
+import time:       300 |        300 | encodings
+import time:      1000 |       1000 |     torch._C
+import time:      2000 |       3000 |   torch
+import time:       500 |       3500 | hercules.cli.main
+"""
+
+
+def test_import_time_sums_the_top_level_imports_and_lists_every_module():
+    seconds, modules = cli_startup.parse_importtime(IMPORTTIME)
+    assert seconds == pytest.approx((300 + 3500) / 1e6)
+    assert modules == {"_io", "encodings", "torch._C", "torch", "hercules.cli.main"}

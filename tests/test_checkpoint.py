@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import random
+import shutil
 
 import numpy as np
 import pytest
 import torch
 
-from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
+from hercules.training.checkpoint import (
+    CheckpointManager,
+    NonFiniteCheckpoint,
+    load_trainable_state,
+    trainable_state,
+)
 from hercules.training.serialize import load_nested, rng_state, save_nested, set_rng_state
 
 
 def save(manager: CheckpointManager, step: int, val_loss: float | None, optimizer_state=lambda: {}):
     return manager.save(step, is_main=True, rank=0, barrier=lambda: None,
                         model_state=lambda: {"w": torch.full((2,), float(step))},
-                        optimizer_state=optimizer_state, trainer_state={"step": step, "val_loss": val_loss})
+                        optimizer_state=optimizer_state,
+                        trainer_state={"step": step, "val_loss": val_loss, "val_step": step})
 
 
 def test_rotation_keeps_last_n_and_the_best(tmp_path):
@@ -104,3 +113,76 @@ def test_trainable_state_round_trip_and_mismatch_error():
     other[0].requires_grad_(True)
     with pytest.raises(ValueError, match=r"missing \['0.bias', '0.weight'\]"):
         load_trainable_state(other, state)
+
+
+# ---- crash safety --------------------------------------------------------------------------------------------
+def test_index_is_written_before_a_rotated_checkpoint_is_removed(tmp_path):
+    seen = []
+
+    def hook(point):
+        if point == "retire-renamed":
+            seen.append(json.loads((tmp_path / "index.json").read_text()))
+
+    manager = CheckpointManager(tmp_path, keep_last=1, keep_best=False, fault_hook=hook)
+    save(manager, 1, None)
+    save(manager, 2, None)
+    assert [i["latest"] for i in seen] == ["step-00000002"]  # the index named the new one before any deletion
+    assert [e["name"] for e in seen[0]["checkpoints"]] == ["step-00000002"]
+
+
+def test_latest_falls_back_to_the_newest_complete_checkpoint_and_says_so(tmp_path, caplog):
+    manager = CheckpointManager(tmp_path, keep_last=3)
+    for step in (1, 2, 3):
+        save(manager, step, None)
+    # as the old code left it: step 3 half deleted, then gone, while the index still names it
+    (tmp_path / "step-00000003" / "rng-rank0.json").unlink()
+    with caplog.at_level(logging.WARNING):
+        assert manager.latest().name == "step-00000002"
+        assert manager.resolve("latest").name == "step-00000002"
+    assert "newest complete checkpoint" in caplog.text and "step-00000003" in caplog.text
+    with pytest.raises(FileNotFoundError, match="not a complete checkpoint: rng-rank0.json is missing"):
+        manager.resolve(str(tmp_path / "step-00000003"))  # a folder named by path is checked too
+    shutil.rmtree(tmp_path / "step-00000003")
+    assert manager.latest().name == "step-00000002"
+    # a complete folder that a crash kept out of the index is the newest complete one
+    (tmp_path / "step-00000002").rename(tmp_path / "step-00000004")
+    assert manager.latest().name == "step-00000004"
+
+
+def test_recover_removes_leftovers_and_repairs_the_index(tmp_path):
+    manager = CheckpointManager(tmp_path, keep_last=1, keep_best=False)
+    save(manager, 1, None)
+    save(manager, 2, None)
+    (tmp_path / ".step-00000003.tmp").mkdir()
+    (tmp_path / ".step-00000001.deleting").mkdir()
+    (tmp_path / ".index.json.tmp4242").write_text("{")
+    shutil.copytree(tmp_path / "step-00000002", tmp_path / "step-00000003")  # renamed, index not yet written
+    shutil.copytree(tmp_path / "step-00000002", tmp_path / "step-00000001")  # rotation not finished
+    (tmp_path / "step-00000001" / "model.safetensors").unlink()
+    manager.recover()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.json", "step-00000003"]
+    index = manager.index()
+    assert index["latest"] == "step-00000003" and [e["name"] for e in index["checkpoints"]] == ["step-00000003"]
+
+
+def test_a_checkpoint_with_a_non_finite_tensor_is_never_written(tmp_path):
+    manager = CheckpointManager(tmp_path)
+    with pytest.raises(NonFiniteCheckpoint, match="w"):
+        manager.save(1, is_main=True, rank=0, barrier=lambda: None,
+                     model_state=lambda: {"w": torch.tensor([1.0, float("inf")])},
+                     optimizer_state=lambda: {}, trainer_state={"step": 1})
+    with pytest.raises(NonFiniteCheckpoint, match="optimizer.state.0.exp_avg"):
+        manager.save(1, is_main=True, rank=0, barrier=lambda: None, model_state=lambda: {"w": torch.ones(2)},
+                     optimizer_state=lambda: {"state": {0: {"exp_avg": torch.tensor([float("nan")])}}},
+                     trainer_state={"step": 1})
+    assert list(tmp_path.iterdir()) == [] and manager.latest() is None
+
+
+def test_best_is_chosen_only_among_checkpoints_validated_at_their_own_step(tmp_path):
+    manager = CheckpointManager(tmp_path, keep_last=1, keep_best=True)
+    states = [(1, 3.0, 1), (2, 1.0, 0), (3, 2.0, 3), (4, 2.0, 3)]  # (step, last val loss, step it was measured)
+    for step, val, val_step in states:
+        manager.save(step, is_main=True, rank=0, barrier=lambda: None, model_state=lambda: {"w": torch.ones(1)},
+                     optimizer_state=lambda: {}, trainer_state={"step": step, "val_loss": val, "val_step": val_step})
+    assert manager.best().name == "step-00000003"
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["step-00000003", "step-00000004"]

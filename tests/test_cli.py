@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from hercules.cli.main import app
+from hercules.recipes.loading import load_recipe
 
 runner = CliRunner(env={"COLUMNS": "200"})
 
@@ -43,11 +48,52 @@ def test_show_prints_defaults_and_overrides(recipe_file):
     assert "seed: 11" in result.output and "max_new_tokens: 3" in result.output and "few_shot:" in result.output
 
 
+LONG = "a description long enough to be cut at a narrow terminal, " * 3 + "with its end"
+
+
+@pytest.mark.parametrize("env", [{}, {"FORCE_COLOR": "1"}], ids=["redirected", "terminal"])
+def test_show_output_validates_back_to_the_same_recipe_at_40_columns(recipe_file, tmp_path, env):
+    recipe_file.write_text(recipe_file.read_text().replace("tiny evaluation", LONG))
+    shown = CliRunner(env={"COLUMNS": "40", **env}).invoke(app, ["recipe", "show", str(recipe_file)])
+    assert shown.exit_code == 0
+    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.output)  # the terminal's colours
+    assert (LONG in text) and max(map(len, text.splitlines())) > 40
+    copy = tmp_path / "copy.yaml"
+    copy.write_text(text)
+    again = runner.invoke(app, ["recipe", "validate", str(copy)])
+    assert again.exit_code == 0, again.output
+    assert load_recipe(copy).model_dump() == load_recipe(recipe_file).model_dump()
+
+
+def test_help_and_validate_import_neither_torch_nor_transformers(recipe_file):
+    code = (
+        "import sys; from typer.testing import CliRunner; from hercules.cli.main import app; "
+        f"r = [CliRunner().invoke(app, a).exit_code for a in (['--help'], ['recipe', 'validate', {str(recipe_file)!r}])]; "
+        "print(r, sorted(m for m in ('torch', 'transformers', 'numpy') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[0, 0] []", done.stdout + done.stderr
+
+
 def test_list_shows_name_description_and_command(recipe_file):
     result = runner.invoke(app, ["recipe", "list", str(recipe_file.parent)])
     assert result.exit_code == 0
     assert "cli-eval" in result.output and "tiny evaluation" in result.output
     assert runner.invoke(app, ["recipe", "list", str(recipe_file.parent / "empty")]).exit_code == 2
+
+
+def test_list_fits_80_columns_with_whole_file_names_and_what_each_recipe_needs():
+    folder = Path(__file__).resolve().parents[1] / "recipes"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, ["recipe", "list", str(folder)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert max(map(len, lines)) <= 80
+    needs = {}
+    for path in sorted(folder.glob("*.yaml")):
+        (row,) = [line for line in lines if f" {path.name} " in line]  # never broken across lines
+        needs[path.stem] = row.split("│")[2].strip()
+    assert needs["quickstart"] == "none" and needs["llama3.2-1b-alma"] == "hub, GPU"
+    assert needs["llama3.2-1b-backbone"] == "hub"  # evaluates only, on the hub's BABILong
 
 
 def test_fields_table_and_help_use_field_descriptions():
@@ -81,6 +127,30 @@ def test_eval_command_on_a_tiny_backbone(tmp_path):
     assert bad.exit_code == 2 and "3x" in bad.output
 
 
+def test_eval_takes_the_recipes_settings_and_options_override_them(recipe_file, tmp_path):
+    recipe_file.write_text(recipe_file.read_text().replace("progress: false}", "progress: false, few_shot: false}"))
+    out = tmp_path / "ev"
+    result = runner.invoke(app, ["eval", "--recipe", str(recipe_file), "--samples", "3", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["settings"]["few_shot"] is False and saved["settings"]["max_new_tokens"] == 3  # the recipe's
+    assert saved["counts"] == {"qa1": {"0k": 3}}  # --samples 3 replaced the recipe's 2
+    assert saved["model"]["model_type"] == "llama" and saved["note"] is None
+    assert runner.invoke(app, ["eval"]).exit_code == 2  # neither a model nor a recipe
+
+
+def test_eval_in_segments_without_memory_warns_and_is_named_a_no_memory_baseline(tmp_path):
+    out = tmp_path / "ev"
+    result = CliRunner(env={"COLUMNS": "80"}).invoke(app, [
+        "eval", "tiny:llama", "--tasks", "qa1", "--lengths", "0k", "--samples", "1", "--max-new-tokens", "2",
+        "--segment-length", "16", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "warning: no-memory baseline" in " ".join(result.output.split())
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["note"].startswith("no-memory baseline") and saved["settings"]["segment_length"] == 16
+    assert "no memory (no-memory baseline)" in result.output  # the table's title
+
+
 def test_failures_exit_1_with_a_message(tmp_path):
     result = runner.invoke(app, ["eval", "tiny:nosuchfamily", "--tasks", "qa1", "--lengths", "0k",
                                  "--out", str(tmp_path / "x")])
@@ -106,5 +176,7 @@ def test_bench_runs_the_module_with_its_arguments():
     assert "backbone" in listed.output and "memory" in listed.output  # the available benchmarks are named
     bad = runner.invoke(app, ["bench", "memory", "--impls", "nosuchimpl"])
     assert bad.exit_code == 2 and "invalid choice" in bad.output  # argparse of hercules.bench.memory saw it
-    helped = runner.invoke(app, ["bench", "backbone", "--", "--help"])
-    assert helped.exit_code == 0 and "--rounds" in helped.output
+    for name, option in [("backbone", "--rounds"), ("memory", "--naive-max-len")]:
+        helped = runner.invoke(app, ["bench", name, "--help"])
+        assert helped.exit_code == 0 and option in helped.output and f"hercules bench {name}" in helped.output
+    assert "cli_startup" in runner.invoke(app, ["bench", "--help"]).output

@@ -37,6 +37,7 @@ SKIP_SHELL = {
     "recipe_commands.sh": "runs the quickstart; validating recipes is tested by the recipe tests",
     "bench_commands.sh": "installs a package and runs benchmarks for minutes",
     "bench_babilong.sh": "a measurement of about an hour on CPU",
+    "eval_segments.sh": "needs the quickstart's trained model; tests/test_cli.py runs eval in segments on a tiny one",
     "install_plugins.sh": "installs a package; the tests put it on sys.path instead",
     "thesis_commands.sh": "GPU-days of training on models from the hub; tests/test_recipes.py validates each recipe",
 }

@@ -88,3 +88,16 @@ def test_cli_reference_lists_every_command(hooks) -> None:
                 walk(command.get_command(ctx, name), [*path, name])
 
     walk(typer.main.get_command(app), ["hercules"])
+
+
+def test_the_site_loads_its_scripts_from_itself_and_mathjax_is_installed():
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("offline_assets", ROOT / "docs" / "hooks" / "offline_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.mathjax_script().stat().st_size > 1_000_000  # the whole single-file MathJax build
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text().replace("!!python/name:", ""))
+    scripts = config["extra_javascript"]
+    assert module.SITE_PATH in scripts and not [s for s in scripts if "://" in s]
+    assert "offline" in config["plugins"] and config["theme"]["font"] is False

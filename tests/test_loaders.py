@@ -88,7 +88,7 @@ def test_local_json_dict_of_tasks_and_missing_fields(tmp_path):
     got = load_babilong(BabilongData(source="local", local_path=path), ["qa1"], ["1k"], None)
     assert got["qa1", "1k"][0].target == "office"
     path.write_text(json.dumps([{"input": "c", "question": "q?"}]))
-    with pytest.raises(ValueError, match=r"lacks fields \['target'\]"):
+    with pytest.raises(ValueError, match=r"data.json, record 0 \(qa1/1k\) lacks field\(s\) target"):
         load_babilong(BabilongData(source="local", local_path=path), ["qa1"], ["1k"], None)
 
 

@@ -51,6 +51,22 @@ def test_registry_rejects_duplicates_and_lists_choices_for_unknown():
         reg.get("b")
 
 
+def test_a_declared_component_validates_its_config_and_imports_its_module_on_first_get(monkeypatch):
+    reg = Registry("widget")
+
+    class WidgetConfig(PluginConfig):
+        kind: Literal["json"] = "json"
+
+    reg.declare("json", WidgetConfig, "json.decoder")  # any importable module stands in for the implementation
+    assert "json" in reg and reg.parse("json") == WidgetConfig()
+    with pytest.raises(RegistryError, match="already registered"):
+        reg.register("json")(int)  # defined outside the declared module
+    imported = []
+    monkeypatch.setattr("importlib.import_module", lambda name: imported.append(name) or reg.register("json")(
+        type("Widget", (), {"__module__": name})))
+    assert reg.get("json").__module__ == "json.decoder" and imported == ["json.decoder"]
+
+
 def test_head_split_error_names_the_fix():
     with pytest.raises(ValueError, match="memory.heads=3 does not divide the model dim 16; set memory.dim_head"):
         NeuralMemory(16, MemoryConfig(heads=3))

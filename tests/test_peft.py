@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pytest
 import torch
@@ -52,6 +53,14 @@ def test_presets_choose_what_trains():
             assert trainable == {n for n, _ in model.named_parameters()}
     with pytest.raises(ValueError, match="preset"):
         PeftSettings(preset="lora_only")
+
+
+def test_lora_is_added_without_a_future_warning():
+    model = hercules.augment(tiny_model("llama"), {"layers": [0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # transformers' is_gradient_checkpointing deprecation
+        lora = apply_peft(model, PeftSettings(preset="memory_lora", lora_r=4))
+    assert any("lora_A" in name for name, _ in lora.named_parameters())
 
 
 @pytest.mark.parametrize("preset", ["memory", "memory_lora", "full"])

@@ -53,6 +53,14 @@ def test_errors_name_field_value_and_allowed_values_on_one_line(change, expected
     assert all(line.startswith("recipe: ") for line in message.splitlines())
 
 
+def test_the_two_segment_lengths_must_agree_and_either_alone_is_the_source():
+    evaluation = BASE["evaluation"]
+    with pytest.raises(RecipeError, match="augment.segment_length=64 and evaluation.segment_length=128 disagree"):
+        validate_recipe(BASE | {"augment": {"segment_length": 64}, "evaluation": evaluation | {"segment_length": 128}})
+    same = validate_recipe(BASE | {"augment": {"segment_length": 64}, "evaluation": evaluation | {"segment_length": 64}})
+    assert same.evaluation.segment_length == same.augment.segment_length == 64
+
+
 def test_load_recipe_reads_yaml_and_reports_yaml_errors(tmp_path):
     good = tmp_path / "good.yaml"
     good.write_text("name: t\nbackbone: {name: 'tiny:llama'}\nevaluation: {tasks: [qa1], lengths: [0k]}\n")

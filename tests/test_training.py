@@ -118,6 +118,7 @@ def test_nan_steps_are_skipped_then_the_run_stops_with_last_good_checkpoint(tmp_
     assert [r["step"] for r in records if r["kind"] == "skip"] == [5, 6, 7]
 
 
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")  # peft reads the old name
 def test_param_groups_get_their_learning_rates():
     model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
     model.base_model.model.lm_head.weight.requires_grad_(True)  # stands in for memory/injection params
@@ -161,6 +162,17 @@ def test_metrics_and_plots_are_written(tmp_path):
     assert result.best_val_loss == min(r["val_loss"] for r in records if r["kind"] == "val")
     for name in ("loss_curve.png", "memory_diagnostics.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.filterwarnings("ignore:.*is_gradient_checkpointing:FutureWarning")  # peft reads the old name
+def test_each_group_logs_its_own_learning_rate(tmp_path):
+    model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=["q_proj", "v_proj"]))
+    model.base_model.model.lm_head.weight.requires_grad_(True)  # stands in for memory/injection params
+    trainer = Trainer(model, settings(max_steps=2, lr=1e-2, lora_lr=1e-4), items(4), tmp_path,
+                      tracking=TrackingSettings(progress=False, plots=False))
+    trainer.train()
+    train = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines() if '"train"' in x]
+    assert [(r["lr"], r["lora_lr"]) for r in train] == [(1e-2, 1e-4)] * 2  # training.lr, not the LoRA rate
 
 
 class InterruptAt(torch.nn.Module):

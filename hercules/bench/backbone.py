@@ -217,7 +217,7 @@ def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="hercules bench backbone", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--models", nargs="+", default=["tiny", "smollm2-135m"], choices=list(SETTINGS),
         help="backbones to measure (smollm2-135m-random: SmolLM2-135M's shape, random weights, nothing to load)",

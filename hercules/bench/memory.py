@@ -293,7 +293,7 @@ def _config(text: str) -> tuple[int, int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="hercules bench memory", description=__doc__.splitlines()[0])
     parser.add_argument("--worker", nargs="+", metavar="IMPL T:D:C", help=argparse.SUPPRESS)
     parser.add_argument(
         "--impls", nargs="+", default=None, choices=IMPLS,

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import pkgutil
-import runpy
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -37,46 +36,90 @@ app.add_typer(components_app, name="components")
 
 
 def _desc(name: str) -> str:
-    return EvalSettings.model_fields[name].description or ""
+    field = EvalSettings.model_fields[name]
+    default = field.default_factory() if field.default_factory else field.default
+    shown = ",".join(default) if isinstance(default, list) else default
+    return f"{field.description or ''} (default: {shown}, or the recipe's)"
 
 
-def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+def _csv(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}/--no-{name.replace('_', '-')}"
 
 
 @app.command("eval")
 def eval_(
-    model: Annotated[str, typer.Argument(help="backbone (hub id, folder, smollm2-135m, gemma3-270m, tiny:<family>) "
-                                              "or a folder saved by a recipe run (run/model)")],
-    tasks: Annotated[str, typer.Option(help=_desc("tasks") + " (comma-separated)")] = "qa1,qa2,qa3,qa4,qa5",
-    lengths: Annotated[str, typer.Option(help=_desc("lengths") + " (comma-separated)")] = "0k,1k,2k",
-    samples: Annotated[int, typer.Option(help=_desc("samples_per_task"))] = 100,
-    batch_size: Annotated[int, typer.Option(help=_desc("batch_size"))] = 1,
-    max_new_tokens: Annotated[int, typer.Option(help=_desc("max_new_tokens"))] = 25,
-    segment_length: Annotated[int | None, typer.Option(help=_desc("segment_length"))] = None,
-    source: Annotated[str, typer.Option(help="BABILong source: procedural | babi | hub | local")] = "procedural",
+    model: Annotated[str | None, typer.Argument(
+        help="backbone (hub id, folder, smollm2-135m, gemma3-270m, tiny:<family>) or a folder saved by a recipe "
+        "run (run/model); default: the --recipe's backbone", show_default=False)] = None,
+    recipe_path: Annotated[Path | None, typer.Option(
+        "--recipe", help="take the evaluation settings (and the default model) from this recipe; the options "
+        "given here override them", show_default=False)] = None,
+    tasks: Annotated[str | None, typer.Option(help=_desc("tasks") + " (comma-separated)", show_default=False)] = None,
+    lengths: Annotated[str | None, typer.Option(help=_desc("lengths") + " (comma-separated)",
+                                                show_default=False)] = None,
+    samples: Annotated[int | None, typer.Option(help=_desc("samples_per_task"), show_default=False)] = None,
+    batch_size: Annotated[int | None, typer.Option(help=_desc("batch_size"), show_default=False)] = None,
+    max_new_tokens: Annotated[int | None, typer.Option(help=_desc("max_new_tokens"), show_default=False)] = None,
+    segment_length: Annotated[int | None, typer.Option(help=_desc("segment_length"), show_default=False)] = None,
+    max_input_tokens: Annotated[int | None, typer.Option(help=_desc("max_input_tokens"), show_default=False)] = None,
+    few_shot: Annotated[bool | None, typer.Option(_flag("few_shot"), help=_desc("few_shot"),
+                                                  show_default=False)] = None,
+    chat_template: Annotated[bool | None, typer.Option(_flag("chat_template"), help=_desc("use_chat_template"),
+                                                       show_default=False)] = None,
+    seed: Annotated[int | None, typer.Option(help=_desc("seed"), show_default=False)] = None,
+    resume: Annotated[bool | None, typer.Option(_flag("resume"), help=_desc("resume"), show_default=False)] = None,
+    source: Annotated[str | None, typer.Option(help="BABILong source: procedural | babi | hub | local "
+                                               "(default: procedural, or the recipe's)", show_default=False)] = None,
     babi_dir: Annotated[Path | None, typer.Option(help="folder of bAbI files (source babi)")] = None,
     background: Annotated[list[Path] | None, typer.Option(help="background text files/folders (source babi)")] = None,
     local_path: Annotated[Path | None, typer.Option(help="JSON/JSONL samples (source local)")] = None,
     out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/eval"),
-    dtype: Annotated[str, typer.Option(help="float32 | bfloat16 | float16")] = "float32",
+    dtype: Annotated[str | None, typer.Option(help="float32 | bfloat16 | float16 (default: float32, or the "
+                                              "recipe's)", show_default=False)] = None,
 ) -> None:
-    """Evaluate a backbone, or a saved augmented model, on BABILong without training."""
-    from hercules.recipes.loading import validate_recipe
+    """Evaluate a backbone, or a saved augmented model, on BABILong without training.
 
+    With --recipe R the evaluation is R's `evaluation:` section (reproducing a recipe's numbers), with any option
+    given here changing one field. With --segment-length, inputs longer than it are read segment by segment into
+    the memory; a model without memory then answers without the context (a no-memory baseline, with a warning).
+    """
     with exit_codes():
-        data = {"source": source, "babi_dir": babi_dir, "background": background, "local_path": local_path}
-        evaluation = {"tasks": _csv(tasks), "lengths": _csv(lengths), "samples_per_task": samples,
-                      "batch_size": batch_size, "max_new_tokens": max_new_tokens, "segment_length": segment_length,
-                      "data": {k: v for k, v in data.items() if v is not None}}
-        recipe = validate_recipe({"name": out.name, "output_dir": str(out.parent), "evaluation": evaluation,
-                                  "backbone": {"name": model, "dtype": dtype}}, source="hercules eval")
-        settings = recipe.evaluation
-        loaded, tokenizer = _load_for_eval(model, recipe)
+        given = {"tasks": _csv(tasks), "lengths": _csv(lengths), "samples_per_task": samples,
+                 "batch_size": batch_size, "max_new_tokens": max_new_tokens, "segment_length": segment_length,
+                 "max_input_tokens": max_input_tokens, "few_shot": few_shot, "use_chat_template": chat_template,
+                 "seed": seed, "resume": resume,
+                 "data": {"source": source, "babi_dir": babi_dir, "background": background, "local_path": local_path}}
+        recipe = _eval_recipe(recipe_path, {"name": model, "dtype": dtype}, given, out)
+        loaded, tokenizer = _load_for_eval(recipe.backbone.name, recipe)
         from hercules.evaluation import evaluate_babilong
 
-        evaluate_babilong(loaded, tokenizer, settings, out)
+        results = evaluate_babilong(loaded, tokenizer, recipe.evaluation, out)
+        if results.get("note"):
+            err_console.print(f"[yellow]warning:[/] {results['note']}", highlight=False)
         console.print(f"results in {out}")
+
+
+def _given(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _eval_recipe(path: Path | None, backbone: dict[str, Any], given: dict[str, Any], out: Path) -> Any:
+    """An evaluation-only recipe: the --recipe's backbone and evaluation section (if any), then the options given."""
+    from hercules.recipes.loading import RecipeError, load_recipe, validate_recipe
+
+    base = load_recipe(path) if path is not None else None
+    if backbone["name"] is None and base is None:
+        raise RecipeError("hercules eval: give a MODEL, or --recipe R to evaluate R's backbone")
+    evaluation = base.evaluation.model_dump(mode="json") if base is not None and base.evaluation else {}
+    evaluation |= _given({k: v for k, v in given.items() if k != "data"})
+    evaluation["data"] = evaluation.get("data", {}) | _given(given["data"])
+    backbone = (base.backbone.model_dump(mode="json") if base is not None else {}) | _given(backbone)
+    return validate_recipe({"name": out.name, "output_dir": str(out.parent), "evaluation": evaluation,
+                            "backbone": backbone}, source="hercules eval")
 
 
 def _load_for_eval(model: str, recipe: Any) -> tuple[Any, Any]:
@@ -96,7 +139,8 @@ def registries() -> dict[str, Any]:
     """Every :class:`hercules.registry.Registry` defined in an imported hercules module, by family name."""
     from hercules.registry import Registry
 
-    for name in ("hercules.memory", "hercules.injection", "hercules.backbones"):
+    for name in ("hercules.memory.gate_configs", "hercules.memory.models.configs", "hercules.memory.rules.configs",
+                 "hercules.injection.strategy_configs", "hercules.backbones.adapters"):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
     found = {}
@@ -133,26 +177,29 @@ def available_benches() -> list[str]:
     return sorted(m.name for m in pkgutil.iter_modules(hercules.bench.__path__) if not m.name.startswith("_"))
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []})
 def bench(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="benchmark module in hercules/bench (memory, backbone)")],
+    name: Annotated[str | None, typer.Argument(help="benchmark module in hercules/bench", show_default=False)] = None,
 ) -> None:
-    """Run a benchmark (python -m hercules.bench.<name>); extra arguments are passed to it."""
+    """Run a benchmark (python -m hercules.bench.<name>); the other arguments are the benchmark's own.
+
+    `hercules bench NAME --help` shows that benchmark's options.
+    """
     names = available_benches()
+    if name in (None, "--help", "-h"):
+        console.print(ctx.get_help() + f"\n\nBenchmarks: {', '.join(names)}", highlight=False)
+        return
     if name not in names:
         err_console.print(f"[red]error:[/] unknown benchmark {name!r}; available: {', '.join(names) or '(none)'}")
         raise typer.Exit(BAD_INPUT)
-    argv = sys.argv
-    sys.argv = [f"hercules.bench.{name}", *ctx.args]
+    module = importlib.import_module(f"hercules.bench.{name}")
     try:
         with exit_codes():
-            runpy.run_module(f"hercules.bench.{name}", run_name="__main__", alter_sys=True)
-    except SystemExit as done:
+            module.main(list(ctx.args))
+    except SystemExit as done:  # argparse exits 0 after --help, 2 on bad arguments
         if done.code not in (0, None):
             raise typer.Exit(done.code if isinstance(done.code, int) else 1) from None
-    finally:
-        sys.argv = argv
 
 
 if __name__ == "__main__":

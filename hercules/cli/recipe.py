@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -69,36 +70,74 @@ def validate(
 
 @app.command(epilog=EPILOG)
 def show(path: RecipeArg, set_: SetOption = None) -> None:
-    """Print the recipe as validated, with every default filled in."""
+    """Print the recipe as validated, with every default filled in, as YAML that `recipe validate` reads back.
+
+    Lines are never wrapped or cut: redirected (``> mine.yaml``) the output is the plain recipe; on a terminal it
+    is highlighted, and the terminal folds long lines only on screen.
+    """
     from hercules.recipes.loading import load_recipe
 
     with exit_codes():
         recipe = load_recipe(path, list(set_ or []))
-        text = yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False)
-        console.print(Syntax(text, "yaml", background_color="default"))
+        text = recipe_yaml(recipe.model_dump(mode="json"))
+        if console.is_terminal:
+            console.print(Syntax(text, "yaml").highlight(text), soft_wrap=True, end="")
+        else:
+            sys.stdout.write(text)
 
 
-def _header_command(path: Path) -> str:
-    for line in path.read_text().splitlines():
-        if line.startswith("#") and "hercules " in line:
-            return line.lstrip("# ").strip()
-    return ""
+def recipe_yaml(data: dict) -> str:
+    """``data`` as YAML with no line folded (PyYAML folds long strings at 80 columns by default)."""
+    return yaml.safe_dump(data, sort_keys=False, width=float("inf"), allow_unicode=True)
+
+
+OFFLINE_BACKBONES = ("smollm2-135m", "gemma3-270m")
+GPU_TOKENS = 1_000_000
+
+
+def recipe_needs(recipe: Recipe) -> list[str]:
+    """What a recipe needs beyond an offline CPU: ``hub`` (a model or data set from the Hugging Face hub, or its
+    local cache) and ``GPU`` (language-model training on at least a million tokens)."""
+    name = recipe.backbone.name
+    hub = not (name in OFFLINE_BACKBONES or name.startswith("tiny:") or Path(name).is_dir())
+    data = recipe.data
+    sources = [recipe.evaluation.data.source] if recipe.evaluation is not None else []
+    if data is not None and data.kind == "babilong":
+        sources.append(data.source.source)
+    hub = hub or "hub" in sources or (data is not None and data.kind == "lm" and data.source == "fineweb")
+    gpu = False
+    if recipe.training is not None and data is not None and data.kind == "lm":
+        s = recipe.training
+        blocks = data.num_blocks if s.max_steps is None else min(data.num_blocks, s.max_steps * s.batch_size
+                                                                 * s.grad_accumulation)
+        gpu = blocks * data.block_size >= GPU_TOKENS
+    return [need for need, yes in (("hub", hub), ("GPU", gpu)) if yes]
 
 
 @app.command("list")
 def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes")] = None) -> None:
-    """List the recipes in a folder (default: ./recipes) with their description and command."""
+    """List the recipes in a folder (default: ./recipes): description, and whether each needs the hub or a GPU."""
+    from hercules.recipes.loading import RecipeError, load_recipe
+
     folder = folder or default_recipe_dir()
     files = sorted(folder.glob("*.yaml"))
     if not files:
         err_console.print(f"[red]error:[/] no recipes (*.yaml) in {folder}")
         raise typer.Exit(BAD_INPUT)
-    table = Table(title=f"recipes in {folder}")
-    for col in ("file", "name", "description", "command"):
-        table.add_column(col, overflow="fold")
+    table = Table(title=f"recipes in {folder}", caption=f"run one: hercules recipe run {folder}/FILE\n"
+                  "needs: hub = downloads from the Hugging Face hub (or its local cache); "
+                  "GPU = trains on a million tokens or more", caption_justify="left")
+    table.add_column("file", no_wrap=True)
+    table.add_column("needs", no_wrap=True)
+    table.add_column("description", ratio=1)
     for path in files:
-        data = yaml.safe_load(path.read_text()) or {}
-        table.add_row(path.name, str(data.get("name", "")), str(data.get("description", "")), _header_command(path))
+        try:
+            recipe = load_recipe(path)
+        except RecipeError:
+            table.add_row(path.name, "invalid", "see `hercules recipe validate`")
+            continue
+        file = path.name if recipe.name == path.stem else f"{path.name}\n(name: {recipe.name})"
+        table.add_row(file, ", ".join(recipe_needs(recipe)) or "none", recipe.description)
     console.print(table)
 
 

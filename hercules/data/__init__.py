@@ -6,13 +6,33 @@ Examples:
     'procedural'
 """
 
-from hercules.data.babi import BabiSample, load_babi_task, parse_babi
-from hercules.data.babilong import LENGTHS, BabilongGenerator, BabilongSample, SentenceSource, length_tokens
-from hercules.data.fineweb import TextData, load_text_blocks, pack_blocks
-from hercules.data.hub import HubUnavailableError
-from hercules.data.loaders import BabilongData, load_babilong, write_local
-from hercules.data.prompts import encode_prompts, format_for_model, render_prompt
-from hercules.data.sft import collate_sft, sft_example, sft_examples
+from hercules.lazy import lazy_package
+
+# Imported on first use: importing a config module of this package does not import torch.
+_EXPORTS = {
+    "BabiSample": "hercules.data.babi",
+    "BabilongData": "hercules.data.loaders",
+    "BabilongGenerator": "hercules.data.babilong",
+    "BabilongSample": "hercules.data.babilong",
+    "HubUnavailableError": "hercules.data.hub",
+    "LENGTHS": "hercules.data.babilong",
+    "SentenceSource": "hercules.data.babilong",
+    "TextData": "hercules.data.fineweb",
+    "collate_sft": "hercules.data.sft",
+    "encode_prompts": "hercules.data.prompts",
+    "format_for_model": "hercules.data.prompts",
+    "length_tokens": "hercules.data.babilong",
+    "load_babi_task": "hercules.data.babi",
+    "load_babilong": "hercules.data.loaders",
+    "load_text_blocks": "hercules.data.fineweb",
+    "pack_blocks": "hercules.data.fineweb",
+    "parse_babi": "hercules.data.babi",
+    "render_prompt": "hercules.data.prompts",
+    "sft_example": "hercules.data.sft",
+    "sft_examples": "hercules.data.sft",
+    "write_local": "hercules.data.loaders",
+}
+lazy_package(__name__, _EXPORTS)
 
 __all__ = [
     "LENGTHS",

@@ -13,10 +13,13 @@ Examples:
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 TASK_NAMES = {
     "qa1": "single-supporting-fact",
@@ -63,8 +66,11 @@ class BabiSample:
     supporting: tuple[int, ...] = ()
 
 
-def parse_babi(lines: Iterable[str], task: str) -> list[BabiSample]:
-    """Parse bAbI lines into samples, one per question (see the module docstring for the format)."""
+def parse_babi(lines: Iterable[str], task: str, source: str = "bAbI lines") -> list[BabiSample]:
+    """Parse bAbI lines into samples, one per question (see the module docstring for the format).
+
+    A supporting-fact ID that names no fact of the story is dropped with a warning naming ``source`` and the line.
+    """
     samples: list[BabiSample] = []
     facts: list[str] = []
     fact_index: dict[int, int] = {}  # line ID -> index into facts, for supporting-fact lookup
@@ -86,6 +92,10 @@ def parse_babi(lines: Iterable[str], task: str) -> list[BabiSample]:
         if len(parts) < 2:
             raise ValueError(f"bAbI question on line {number} has no answer field: {line!r}")
         support_ids = [int(s) for s in parts[2].split()] if len(parts) > 2 else []
+        unknown = [s for s in support_ids if s not in fact_index]
+        if unknown:
+            log.warning("%s, line %d: supporting fact ID(s) %s name no fact of the story; ignoring them",
+                        source, number, unknown)
         supporting = tuple(fact_index[s] for s in support_ids if s in fact_index)
         samples.append(BabiSample(task, tuple(facts), parts[0].strip(), parts[1].strip(), supporting))
     return samples
@@ -113,4 +123,4 @@ def load_babi_task(babi_dir: str | Path, task: str, split: str = "test") -> list
     """Load all samples of one bAbI task and split from a folder of the original files."""
     path = find_babi_file(babi_dir, task, split)
     with path.open(encoding="utf-8") as handle:
-        return parse_babi(handle, task=task)
+        return parse_babi(handle, task=task, source=str(path))

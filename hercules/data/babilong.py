@@ -19,16 +19,18 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hercules.data.babi import BabiSample
+
+if TYPE_CHECKING:  # numpy is imported where it is used: the recipe schema imports this module
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,12 @@ class BabilongSample:
     target: str
     facts: tuple[str, ...] = ()
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def sample_id(self) -> str:
+        """A hash of the sample's input, question and target: what an evaluation resumes by (16 hex digits)."""
+        text = "\x1f".join((self.context, self.question, self.target))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_record(self) -> dict[str, Any]:
         """The sample in the hub schema (``input``, ``question``, ``target``) plus our bookkeeping fields."""
@@ -113,6 +121,8 @@ class SentenceSource:
         key = id(tokenizer)
         if key not in self._lengths:
             ids = tokenizer([" " + s for s in self.sentences], add_special_tokens=False)["input_ids"]
+            import numpy as np
+
             self._lengths[key] = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         return self._lengths[key]
 
@@ -131,6 +141,8 @@ class SentenceSource:
 
 def insert_facts(background: list[str], facts: list[str], rng: np.random.Generator) -> list[str]:
     """Insert ``facts`` in order at random sentence boundaries of ``background`` (several may share one)."""
+    import numpy as np
+
     positions = np.sort(rng.integers(0, len(background) + 1, size=len(facts)))
     out: list[str] = []
     fact_iter = iter(zip(positions.tolist(), facts, strict=True))
@@ -172,6 +184,8 @@ class BabilongGenerator:
                 sample.task, length, index, context, sample.question, sample.answer, tuple(facts), meta
             )
         key = [self.seed, zlib.crc32(sample.task.encode()), budget, index]
+        import numpy as np
+
         rng = np.random.default_rng(key)
         fact_tokens = sum(self._count(" " + f) for f in facts)
         if fact_tokens >= budget:

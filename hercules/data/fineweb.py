@@ -17,13 +17,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from hercules.data.hub import load_hub_dataset
 from hercules.data.loaders import text_files
+
+if TYPE_CHECKING:  # torch is imported where blocks are made: TextData validates without it
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -126,4 +128,6 @@ def load_text_blocks(data: TextData, tokenizer: Any) -> torch.Tensor:
         log.warning(
             "only %d of %d blocks of %d tokens available", len(blocks), data.num_blocks, data.block_size
         )
+    import torch
+
     return torch.tensor(blocks, dtype=torch.long)

@@ -25,7 +25,6 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from hercules.data.babi import load_babi_task
@@ -107,17 +106,19 @@ def pg19_background(n_books: int = 8, split: str = "test", name: str = "deepmind
 def _pick(count: int, n: int | None, seed: int, task: str) -> list[int]:
     """Seeded choice of ``n`` indices out of ``count``, prefix-stable: the first ``k`` picks never depend on ``n``.
 
-    All of them, in order, when ``n`` is None or at least ``count``.
+    The same seeded order for every ``n``, up to all of them when ``n`` is None or at least ``count``: sample
+    ``i`` is the same story whatever the count asked for.
     """
-    if n is None or n >= count:
-        return list(range(count))
+    import numpy as np
+
     rng = np.random.default_rng([seed, sum(map(ord, task))])
-    return rng.permutation(count)[:n].tolist()
+    return rng.permutation(count)[: count if n is None else n].tolist()
 
 
-def _procedural_count(lengths: list[str]) -> int:
-    """Enough procedural sentences for the longest length (about 14 tokens each in a BPE tokenizer)."""
-    return max(100, max(length_tokens(n) for n in lengths) // 6)
+def _procedural_count(length: str) -> int:
+    """Enough procedural sentences for one length (about 14 tokens each in a BPE tokenizer); it depends on that
+    length only, so a sample does not change when other lengths are requested with it."""
+    return max(100, length_tokens(length) // 6)
 
 
 def _generated(
@@ -130,7 +131,10 @@ def _generated(
     split: str,
 ) -> dict[tuple[str, str], list[BabilongSample]]:
     if data.source == "procedural":
-        background = SentenceSource(background_sentences(_procedural_count(lengths), seed=seed), "procedural")
+        backgrounds = {
+            length: SentenceSource(background_sentences(_procedural_count(length), seed=seed), "procedural")
+            for length in lengths
+        }
         stories = {
             t: generate_task(t, n or 1000, seed=seed + (7919 if split == "train" else 0)) for t in tasks
         }
@@ -144,13 +148,14 @@ def _generated(
             if data.background
             else pg19_background(split="train" if split == "train" else "test", name=data.background_hub)
         )
+        backgrounds = dict.fromkeys(lengths, background)
         stories = {}
         for task in tasks:
             all_samples = load_babi_task(data.babi_dir, task, split)
             stories[task] = [all_samples[i] for i in _pick(len(all_samples), n, seed, task)]
-    generator = BabilongGenerator(background, tokenizer, seed=seed)
+    generators = {length: BabilongGenerator(backgrounds[length], tokenizer, seed=seed) for length in lengths}
     return {
-        (t, length): [generator.make(s, length, i) for i, s in enumerate(stories[t])]
+        (t, length): [generators[length].make(s, length, i) for i, s in enumerate(stories[t])]
         for t in tasks
         for length in lengths
     }
@@ -169,13 +174,18 @@ def _hub(
     return out
 
 
-def from_record(record: dict[str, Any], task: str, length: str, index: int) -> BabilongSample:
-    """A sample from a record in the hub schema (``input``, ``question``, ``target``)."""
+def from_record(
+    record: dict[str, Any], task: str, length: str, index: int, where: str | None = None
+) -> BabilongSample:
+    """A sample from a record in the hub schema (``input``, ``question``, ``target``).
+
+    ``where`` (a file and line) is named in the error when a field is missing.
+    """
     missing = [k for k in ("input", "question", "target") if k not in record]
     if missing:
         raise ValueError(
-            f"BABILong record {index} of {task}/{length} lacks fields {missing}; "
-            f"expected input, question, target"
+            f"{where or f'BABILong record {index}'} ({task}/{length}) lacks field(s) {', '.join(missing)}; "
+            f"every record needs input, question and target"
         )
     facts = tuple(record.get("facts") or ())
     return BabilongSample(
@@ -185,14 +195,38 @@ def from_record(record: dict[str, Any], task: str, length: str, index: int) -> B
 
 def read_local(path: str | Path) -> list[dict[str, Any]]:
     """Records of a JSON (a list, or a dict of lists) or JSONL file."""
+    return [record for _, record in read_local_located(path)]
+
+
+def read_local_located(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(where, record)`` pairs of a JSON or JSONL file, ``where`` naming the file and line (or record number).
+
+    Raises:
+        ValueError: the file holds no record, or a line is not JSON (naming the file and the line).
+    """
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    data = json.loads(text)
-    if isinstance(data, dict):
-        return [dict(r, task=r.get("task", key)) for key, rows in data.items() for r in rows]
-    return list(data)
+        located = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if line.strip():
+                try:
+                    located.append((f"{path}, line {number}", json.loads(line)))
+                except json.JSONDecodeError as err:
+                    raise ValueError(
+                        f"{path}, line {number}, column {err.colno}: not valid JSON ({err.msg})"
+                    ) from err
+    else:
+        try:
+            data = json.loads(text) if text.strip() else []
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}, line {err.lineno}, column {err.colno}: not valid JSON ({err.msg})") from err
+        if isinstance(data, dict):
+            data = [dict(r, task=r.get("task", key)) for key, rows in data.items() for r in rows]
+        located = [(f"{path}, record {i}", r) for i, r in enumerate(data)]
+    if not located:
+        raise ValueError(f"{path} holds no BABILong records; give a JSON/JSONL file in the hub schema")
+    return located
 
 
 def _local(
@@ -210,15 +244,17 @@ def _local(
                 ]
                 if not hits:
                     raise FileNotFoundError(f"no {length}/{task}.jsonl or .json under {root}")
-                records = read_local(hits[0])
+                records = read_local_located(hits[0])
             else:
                 records = [
-                    r
-                    for r in read_local(root)
+                    (where, r)
+                    for where, r in read_local_located(root)
                     if r.get("task", task) == task and r.get("length", length) == length
                 ]
+                if not records:
+                    raise ValueError(f"{root} has no records of task {task} at length {length}")
             records = records[:n] if n is not None else records
-            out[task, length] = [from_record(r, task, length, i) for i, r in enumerate(records)]
+            out[task, length] = [from_record(r, task, length, i, where) for i, (where, r) in enumerate(records)]
     return out
 
 

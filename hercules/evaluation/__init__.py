@@ -6,9 +6,19 @@ Examples:
     ['0k', '1k', '2k']
 """
 
-from hercules.evaluation.evaluator import evaluate_babilong, generate_answers
-from hercules.evaluation.metrics import METRICS, babilong_score, contains, exact_match
-from hercules.evaluation.settings import EvalSettings
+from hercules.lazy import lazy_package
+
+# Imported on first use: importing a config module of this package does not import torch.
+_EXPORTS = {
+    "EvalSettings": "hercules.evaluation.settings",
+    "METRICS": "hercules.evaluation.metrics",
+    "babilong_score": "hercules.evaluation.metrics",
+    "contains": "hercules.evaluation.metrics",
+    "evaluate_babilong": "hercules.evaluation.evaluator",
+    "exact_match": "hercules.evaluation.metrics",
+    "generate_answers": "hercules.evaluation.evaluator",
+}
+lazy_package(__name__, _EXPORTS)
 
 __all__ = [
     "METRICS",

@@ -33,6 +33,7 @@ from hercules.evaluation.metrics import babilong_score, contains, exact_match
 from hercules.evaluation.report import build_results, data_identity, finish_report, progress_bar
 from hercules.evaluation.segmented import segmented_answer
 from hercules.evaluation.settings import EvalSettings
+from hercules.training.run_folder import RunLock
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,26 @@ def _reads_padding(model: Any) -> bool:
     return any(not layer.runs_rows for layer in memory_layers(model).values())
 
 
+def segment_plan(model: Any, settings: EvalSettings) -> tuple[EvalSettings, str | None]:
+    """The settings with the segment length in effect, and a note when the result is a no-memory baseline.
+
+    ``settings.segment_length`` is the source; unset, the model's own ``AugmentConfig.segment_length`` (from
+    ``augment:`` in its recipe) is used. A model without memory never sees a context read in segments: it then
+    answers from the question alone, which is logged as a warning and noted in the results.
+    """
+    from hercules.injection.augment import memory_layers
+
+    own = getattr(getattr(model, "hercules_config", None), "segment_length", None)
+    if settings.segment_length is None and own is not None:
+        settings = settings.model_copy(update={"segment_length": own})
+    if settings.segment_length is None or memory_layers(model):
+        return settings, None
+    note = (f"no-memory baseline: the model has no memory, so inputs longer than segment_length="
+            f"{settings.segment_length} tokens are answered from the question without their context")
+    log.warning("%s (give a model with memory to evaluate reading in segments)", note)
+    return settings, note
+
+
 def _equal_length_groups(ids: list[list[int]]) -> list[list[int]]:
     """Positions of ``ids`` grouped by prompt length, in first-seen order."""
     groups: dict[int, list[int]] = {}
@@ -142,10 +163,44 @@ def generate_answers(model: Any, tokenizer: Any, ids: list[list[int]], settings:
 
 
 def _read_done(path: Path) -> dict[tuple[str, str, int], dict]:
+    """Earlier predictions by (task, length, index); the last record of a key wins.
+
+    A last line cut short (the run was killed while writing it) is dropped from the file with a warning; an
+    unreadable line elsewhere is an error naming the file and the line.
+    """
     if not path.exists():
         return {}
-    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            if number < len(lines) or line.endswith("\n"):
+                raise ValueError(f"{path}, line {number}: not a JSON record ({err.msg}); remove or repair "
+                                 f"the line, or evaluate afresh with resume: false") from err
+            log.warning("%s: dropping its last line, cut short by an interrupted write (%d bytes)",
+                        path, len(line))
+            path.write_text("".join(lines[: number - 1]), encoding="utf-8")
     return {(r["task"], r["length"], r["index"]): r for r in records}
+
+
+def _reused(done: dict, samples: dict, cells: list[tuple[str, str]]) -> dict[tuple[str, str, int], dict]:
+    """The earlier predictions that belong to the samples now asked for: same key and same sample identity."""
+    reused, stale = {}, 0
+    for cell in cells:
+        for s in samples[cell]:
+            record = done.get((s.task, s.length, s.index))
+            if record is not None and record.get("sample_id") == s.sample_id:
+                reused[s.task, s.length, s.index] = record
+            elif record is not None:
+                stale += 1
+    if stale:
+        log.warning("%d earlier predictions were made on other samples (their input, question or target "
+                    "differ); evaluating those samples again", stale)
+    return reused
 
 
 def _prepare_run(out: Path, settings: EvalSettings) -> dict[tuple[str, str, int], dict]:
@@ -174,6 +229,7 @@ def _score(sample: BabilongSample, output: str, n_tokens: int) -> dict[str, Any]
         "task": sample.task,
         "length": sample.length,
         "index": sample.index,
+        "sample_id": sample.sample_id,
         "question": sample.question,
         "target": sample.target,
         "output": output,
@@ -193,8 +249,14 @@ def evaluate_babilong(
     ``exact_match`` and ``contains`` likewise, ``counts``, and the model, data and settings identity.
     """
     out, start = Path(out_dir), time.perf_counter()
-    done = _prepare_run(out, settings)
-    prior_s = _prior_wall_time(out) if done else 0.0
+    with RunLock(out):
+        return _evaluate(model, tokenizer, settings, out, start)
+
+
+def _evaluate(model: Any, tokenizer: Any, settings: EvalSettings, out: Path, start: float) -> dict[str, Any]:
+    settings, note = segment_plan(model, settings)
+    earlier = _prepare_run(out, settings)
+    prior_s = _prior_wall_time(out) if earlier else 0.0
     samples = load_babilong(
         settings.data,
         settings.tasks,
@@ -206,6 +268,7 @@ def evaluate_babilong(
     )
     model.eval()
     cells = [(t, length) for length in settings.lengths for t in settings.tasks]
+    done = _reused(earlier, samples, cells)  # only these count in the results, whatever the file holds
     total = sum(len(samples[c]) for c in cells)
     with (
         progress_bar(settings.progress, total) as advance,
@@ -234,6 +297,7 @@ def evaluate_babilong(
                 data_identity(samples, settings),
                 prior_s + time.perf_counter() - start,
                 out,
+                note=note,
             )
     finish_report(results, out, show=settings.progress)
     return results

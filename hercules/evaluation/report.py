@@ -121,8 +121,12 @@ def build_results(
     data: dict,
     wall_s: float,
     out: Path,
+    note: str | None = None,
 ) -> dict[str, Any]:
-    """Assemble results from the predictions so far and write ``out/results.json``."""
+    """Assemble results from the predictions so far and write ``out/results.json``.
+
+    ``note`` says what kind of result it is when that is not the obvious one (a no-memory baseline).
+    """
     tasks = list(dict.fromkeys(t for t, _ in cells))
     lengths = list(dict.fromkeys(length for _, length in cells))
     results: dict[str, Any] = {"tasks": tasks, "lengths": lengths}
@@ -133,6 +137,8 @@ def build_results(
         length: _mean([results["accuracy"][t][length] for t in tasks]) for length in lengths
     }
     results.update(
+        run=str(out),
+        note=note,
         model=model_identity(model, tokenizer),
         data=data,
         settings=settings.model_dump(mode="json"),
@@ -150,9 +156,30 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(present)) if present else None
 
 
-def accuracy_table(results: dict[str, Any], title: str = "BABILong accuracy (%)") -> Table:
-    """A rich table: one row per task, one column per length, accuracy in percent, plus a mean row."""
-    table = Table(title=title)
+def model_label(results: dict[str, Any]) -> str:
+    """The evaluated model in a few words: its name, and whether it has memory (and which injection, where)."""
+    model = results.get("model") or {}
+    name = Path(str(model.get("name_or_path") or model.get("model_type") or model.get("class") or "model")).name
+    config = model.get("hercules_config")
+    if not model.get("augmented") or not isinstance(config, dict):
+        label = f"{name}, no memory"
+    else:
+        kind = str((config.get("injection") or {}).get("kind", "memory")).upper()
+        layers = config.get("layers") or []
+        where = ("all layers" if layers == "all" else "last layer" if layers == [-1]
+                 else f"layer{'s' if len(layers) > 1 else ''} " + ",".join(map(str, layers)))
+        label = f"{name} + memory ({kind}, {where})"
+    return label + (" (no-memory baseline)" if results.get("note") else "")
+
+
+def accuracy_table(results: dict[str, Any], title: str | None = None) -> Table:
+    """A rich table: one row per task, one column per length, accuracy in percent, plus a mean row.
+
+    The title names the model (see :func:`model_label`); the table is as wide as its title, up to 80 columns,
+    so that the title stays on one line.
+    """
+    title = title or f"BABILong accuracy (%): {model_label(results)}"
+    table = Table(title=title, min_width=min(len(title) + 2, 80))
     table.add_column("task")
     for length in results["lengths"]:
         table.add_column(length, justify="right")
@@ -184,11 +211,34 @@ def comparison_table(named: dict[str, dict[str, Any]], length: str | None = None
     return table
 
 
+def heatmap_title(results: dict[str, Any]) -> str:
+    """Two lines: the model (with or without memory) and sample count; the run folder."""
+    counts = [n for row in results.get("counts", {}).values() for n in row.values() if n]
+    n = "" if not counts else f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    first = f"BABILong accuracy: {model_label(results)}"
+    run = results.get("run")
+    return first + (f"\nrun {run}" if run else "") + (f", {n} samples per cell" if n else "")
+
+
 def write_heatmap(results: dict[str, Any], path: str | Path) -> Path:
-    """A tasks × lengths heatmap of accuracy (%), annotated, in the style of BABILong's figure."""
+    """Write :func:`heatmap_figure` as a PNG (120 dpi)."""
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig = heatmap_figure(results)
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def heatmap_figure(results: dict[str, Any]) -> Any:
+    """A tasks × lengths heatmap of accuracy (%), annotated, in the style of BABILong's figure.
+
+    The figure is at least 6.4 × 3.6 inches whatever the grid, so that its title, axis labels and colour bar fit.
+    """
     import matplotlib.pyplot as plt
 
     tasks, lengths = results["tasks"], results["lengths"]
@@ -201,24 +251,19 @@ def write_heatmap(results: dict[str, Any], path: str | Path) -> Path:
             for t in tasks
         ]
     )
-    fig, ax = plt.subplots(figsize=(1.0 + 0.8 * len(lengths), 1.0 + 0.5 * len(tasks)))
+    size = (max(6.4, 2.4 + 0.9 * len(lengths)), max(3.6, 1.8 + 0.45 * len(tasks)))
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
     image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(lengths)), lengths)
     ax.set_yticks(range(len(tasks)), tasks)
     for (i, j), value in np.ndenumerate(grid):
         if not np.isnan(value):
-            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=9)
-    ax.set_xlabel("context length (tokens)")
-    name = Path(str(results.get("model", {}).get("name_or_path") or "model")).name
-    counts = [n for row in results.get("counts", {}).values() for n in row.values() if n]
-    n = "" if not counts else f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
-    ax.set_title(f"BABILong: {name}" + (f" (n={n}/cell)" if n else ""), fontsize=9)
-    fig.colorbar(image, ax=ax, label="accuracy (%)")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=10)
+    ax.set_xlabel("context length (k = 1024 tokens of background; 0k: the facts only)")
+    ax.set_ylabel("task")
+    fig.suptitle(heatmap_title(results), fontsize=10, wrap=True)
+    fig.colorbar(image, ax=ax, label="accuracy (%)", fraction=0.08)
+    return fig
 
 
 def finish_report(results: dict[str, Any], out: Path, show: bool = True) -> None:

@@ -40,7 +40,7 @@ class EvalSettings(BaseModel):
         None,
         ge=16,
         description="read inputs longer than this many tokens segment by segment with memory carried "
-        "(hercules.injection.segments); unset: the whole input at once",
+        "(hercules.injection.segments); unset: the model's augment.segment_length, else the whole input at once",
     )
     max_input_tokens: int | None = Field(
         None,

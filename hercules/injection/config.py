@@ -6,10 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-import hercules.injection.strategies  # noqa: F401  (registers mal, mac, mag)
 from hercules.injection.registry import INJECTIONS
-from hercules.injection.strategies import MACConfig
-from hercules.memory import MemoryConfig
+from hercules.injection.strategy_configs import MACConfig  # declares mal, mac, mag
+from hercules.memory.config import MemoryConfig
 
 InjectionField = INJECTIONS.field_type()
 
@@ -49,7 +48,8 @@ class AugmentConfig(BaseModel):
         default_factory=dict, description="Per-layer settings by layer index (negative allowed)."
     )
     segment_length: int | None = Field(
-        None, ge=1, description="Read inputs longer than this in segments, carrying only the memory between them."
+        None, ge=1, description="Read inputs longer than this in segments, carrying only the memory between them; "
+        "also the BABILong evaluation's segment length when evaluation.segment_length is unset.",
     )
 
     @field_validator("layers")

@@ -17,14 +17,13 @@ Examples:
 from __future__ import annotations
 
 import logging
-from typing import Literal
+import warnings
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from torch import nn
 
-from hercules.backbones.adapters import adapter_for
-from hercules.injection.augment import memory_parameters
-from hercules.injection.base import MemoryLayer
+if TYPE_CHECKING:  # PeftSettings is part of the recipe schema, which validates without torch
+    from torch import nn
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +49,8 @@ def apply_peft(model: nn.Module, settings: PeftSettings | dict | None = None) ->
 
     The settings are kept as ``hercules_peft`` on the returned model (used by :func:`~hercules.injection.io.save_augmented`).
     """
+    from hercules.injection.augment import memory_parameters
+
     settings = settings if isinstance(settings, PeftSettings) else PeftSettings.model_validate(settings or {})
     if settings.preset == "memory_lora":
         model = _add_lora(model, settings)
@@ -70,6 +71,8 @@ def apply_peft(model: nn.Module, settings: PeftSettings | dict | None = None) ->
 def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
     from peft import LoraConfig, get_peft_model
 
+    from hercules.backbones.adapters import adapter_for
+
     config = getattr(model, "hercules_config", None)
     targets = settings.target_modules or list(adapter_for(model).lora_targets)
     lora = LoraConfig(
@@ -80,13 +83,19 @@ def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
         exclude_modules=memory_module_names(model),
         task_type="CAUSAL_LM",
     )
-    peft_model = get_peft_model(model, lora)
+    with warnings.catch_warnings():
+        # peft (0.21) reads transformers' deprecated ``is_gradient_checkpointing`` property, which warns on every
+        # call; the value it reads is the same as ``is_activation_checkpointing``'s, so only the warning is dropped.
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lora)
     peft_model.hercules_config = config
     return peft_model
 
 
 def memory_module_names(model: nn.Module) -> list[str]:
     """Full names of every module added by augmentation (excluded from LoRA)."""
+    from hercules.injection.base import MemoryLayer
+
     names = []
     for prefix, module in model.named_modules():
         if isinstance(module, MemoryLayer):

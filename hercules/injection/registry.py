@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from hercules.memory.gates import GATES, SigmoidGateConfig
+from hercules.memory.gate_configs import GATES, SigmoidGateConfig
 from hercules.registry import PluginConfig, Registry
 
 INJECTIONS: Registry[type] = Registry("injection strategy")

@@ -22,24 +22,18 @@ MAG::
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 from transformers import DynamicCache
 
 from hercules.backbones.compat import cache_key
 from hercules.injection.base import MemoryLayer
 from hercules.injection.chunk_recurrent import chunk_spans, mask_sizes, slice_layer_kwargs
-from hercules.injection.registry import InjectionConfig, register_injection
+from hercules.injection.registry import register_injection
+from hercules.injection.strategy_configs import MACConfig, MAGConfig, MALConfig
 from hercules.memory import MemoryState
-
-
-class MALConfig(InjectionConfig):
-    """Memory as a layer: the memory transforms the attention's (normalised) input."""
-
-    kind: Literal["mal"] = "mal"
 
 
 @register_injection("mal", MALConfig)
@@ -61,21 +55,6 @@ class MAL(MemoryLayer):
 
     def before_attention(self, x: Tensor, ctx: dict[str, Any]) -> Tensor:
         return self.mix(x, self.read_write(x, ctx), x)
-
-
-class MACConfig(InjectionConfig):
-    """Memory as context: retrieved memory joins the attention input; it is mixed into the output too."""
-
-    kind: Literal["mac"] = "mac"
-    persistent_tokens: int = Field(
-        0, ge=0, description="Learned persistent-memory tokens written into every fresh memory before the input."
-    )
-    write: Literal["input", "attention_output"] = Field(
-        "input",
-        description="What the memory learns from. input: the attention's input stream, read and written in one "
-        "pass (the layer runs once per call). attention_output: the attention's output, as in Titans; the layer "
-        "then runs once per memory chunk, attending to earlier chunks through a KV cache.",
-    )
 
 
 @register_injection("mac", MACConfig)
@@ -156,12 +135,6 @@ class MAC(MemoryLayer):
             out, state = super()._run(hidden_states[:, span[0] : span[1]], state, **(piece | {key: cache}))
             outs.append(out[0] if isinstance(out, tuple) else out)
         return torch.cat(outs, dim=1), state
-
-
-class MAGConfig(InjectionConfig):
-    """Memory as a gate: a memory branch in parallel with attention, mixed through the gate."""
-
-    kind: Literal["mag"] = "mag"
 
 
 @register_injection("mag", MAGConfig)

@@ -5,12 +5,28 @@ Public names: :class:`NeuralMemory` (the layer), :class:`MemoryConfig`, :class:`
 ``GATES`` with their built-in components.
 """
 
-from hercules.memory.config import MemoryConfig
-from hercules.memory.gates import GATES, Gate, build_gate, register_gate
-from hercules.memory.layer import NeuralMemory
-from hercules.memory.models import MEMORY_MODELS, MemoryModel, register_memory_model
-from hercules.memory.rules import UPDATE_RULES, Rates, UpdateRule, register_update_rule
-from hercules.memory.state import MemoryState, load_state, save_state
+from hercules.lazy import lazy_package
+
+# Imported on first use: importing a config module of this package does not import torch.
+_EXPORTS = {
+    "GATES": "hercules.memory.gate_configs",
+    "Gate": "hercules.memory.gates",
+    "MEMORY_MODELS": "hercules.memory.models.configs",
+    "MemoryConfig": "hercules.memory.config",
+    "MemoryModel": "hercules.memory.models",
+    "MemoryState": "hercules.memory.state",
+    "NeuralMemory": "hercules.memory.layer",
+    "Rates": "hercules.memory.rules",
+    "UPDATE_RULES": "hercules.memory.rules.configs",
+    "UpdateRule": "hercules.memory.rules",
+    "build_gate": "hercules.memory.gates",
+    "load_state": "hercules.memory.state",
+    "register_gate": "hercules.memory.gate_configs",
+    "register_memory_model": "hercules.memory.models.configs",
+    "register_update_rule": "hercules.memory.rules.configs",
+    "save_state": "hercules.memory.state",
+}
+lazy_package(__name__, _EXPORTS)
 
 __all__ = [
     "GATES",

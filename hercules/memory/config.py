@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hercules.memory.models import MEMORY_MODELS, MLPMemoryConfig
-from hercules.memory.rules import UPDATE_RULES, TitansRuleConfig
+from hercules.memory.models.configs import MEMORY_MODELS, MLPMemoryConfig
+from hercules.memory.rules.configs import UPDATE_RULES, TitansRuleConfig
 from hercules.registry import PluginConfig
 
 

@@ -7,16 +7,17 @@ start with ``g = 0`` exactly, so an augmented model is its backbone, bit for bit
 
 from __future__ import annotations
 
-from typing import Literal
-
 import torch
-from pydantic import Field
 from torch import Tensor, nn
 
-from hercules.registry import PluginConfig, Registry, build
-
-GATES: Registry[type[Gate]] = Registry("retrieval gate")
-register_gate = GATES.register
+from hercules.memory.gate_configs import (
+    GATES,
+    NoGateConfig,
+    ScalarGateConfig,
+    SigmoidGateConfig,
+    register_gate,
+)
+from hercules.registry import PluginConfig, build
 
 
 class Gate(nn.Module):
@@ -34,13 +35,6 @@ class Gate(nn.Module):
     def value(self, hidden: Tensor) -> Tensor:
         """The gate ``g`` for ``hidden`` (broadcastable to ``[B, T, D]``), for diagnostics."""
         raise NotImplementedError
-
-
-class SigmoidGateConfig(PluginConfig):
-    """Per-channel, data-dependent gate."""
-
-    kind: Literal["sigmoid"] = "sigmoid"
-    bias: float = Field(0.0, description="Initial bias of the sigmoid (its logit before any input).")
 
 
 @register_gate("sigmoid", SigmoidGateConfig)
@@ -69,12 +63,6 @@ class SigmoidGate(Gate):
         return base + self.value(hidden) * memory_out
 
 
-class ScalarGateConfig(PluginConfig):
-    """One learned scalar."""
-
-    kind: Literal["scalar"] = "scalar"
-
-
 @register_gate("scalar", ScalarGateConfig)
 class ScalarGate(Gate):
     """``g = λ``, a single learned scalar starting at zero."""
@@ -88,12 +76,6 @@ class ScalarGate(Gate):
 
     def forward(self, base: Tensor, memory_out: Tensor, hidden: Tensor) -> Tensor:
         return base + self.scale * memory_out
-
-
-class NoGateConfig(PluginConfig):
-    """No gate: the memory output is added as it is."""
-
-    kind: Literal["none"] = "none"
 
 
 @register_gate("none", NoGateConfig)

@@ -6,8 +6,17 @@ Examples:
     'smollm2-135m'
 """
 
-from hercules.recipes.loading import RecipeError, apply_overrides, load_recipe, validate_recipe
-from hercules.recipes.runner import run_recipe
-from hercules.recipes.schema import Recipe
+from hercules.lazy import lazy_package
+
+# Imported on first use: importing a config module of this package does not import torch.
+_EXPORTS = {
+    "Recipe": "hercules.recipes.schema",
+    "RecipeError": "hercules.recipes.loading",
+    "apply_overrides": "hercules.recipes.loading",
+    "load_recipe": "hercules.recipes.loading",
+    "run_recipe": "hercules.recipes.runner",
+    "validate_recipe": "hercules.recipes.loading",
+}
+lazy_package(__name__, _EXPORTS)
 
 __all__ = ["Recipe", "RecipeError", "apply_overrides", "load_recipe", "run_recipe", "validate_recipe"]

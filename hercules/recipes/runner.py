@@ -11,8 +11,10 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,7 @@ import yaml
 from rich.console import Console
 
 from hercules.recipes.schema import BackboneSettings, Recipe
+from hercules.training.run_folder import RunLock, refuse_previous_run
 from hercules.training.serialize import write_json
 
 logger = logging.getLogger(__name__)
@@ -227,10 +230,21 @@ def _compare_twins(recipe: Recipe, summary: dict[str, Any], twins: dict[str, dic
 
 
 def run_recipe(recipe: Recipe, console: Console | None = None) -> dict[str, Any]:
-    """Run every stage the recipe enables; returns (and writes) ``summary.json``."""
-    console = console or Console()
-    start = time.perf_counter()
+    """Run every stage the recipe enables; returns (and writes) ``summary.json``.
+
+    The run folder is locked for the whole run (:class:`~hercules.training.run_folder.RunLock`), and a training
+    run without ``training.resume`` is refused when the folder already holds an earlier run.
+    """
     run_dir = recipe.run_dir()
+    is_main = os.environ.get("RANK", "0") == "0"  # under accelerate launch, only the main process locks
+    with RunLock(run_dir) if is_main else contextlib.nullcontext():
+        if recipe.training is not None and not recipe.training.resume:
+            refuse_previous_run(run_dir)
+        return _run(recipe, console or Console(), run_dir)
+
+
+def _run(recipe: Recipe, console: Console, run_dir: Path) -> dict[str, Any]:
+    start = time.perf_counter()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "recipe.yaml").write_text(yaml.safe_dump(recipe.summary(), sort_keys=False))
     torch.manual_seed(recipe.seed)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from hercules.data.fineweb import TextData
 from hercules.data.loaders import BabilongData
@@ -156,6 +156,12 @@ class Recipe(_Section):
                              "twin would have nothing to train")
         if "full_attention" in self.baselines and not isinstance(self.data, RecallTrainData):
             raise ValueError("baselines: full_attention is defined for data.kind: recall")
+        seg = (getattr(self.augment, "segment_length", None), getattr(self.evaluation, "segment_length", None))
+        if None not in seg and seg[0] != seg[1]:
+            raise ValueError(
+                f"augment.segment_length={seg[0]} and evaluation.segment_length={seg[1]} disagree; set one of them "
+                "(the evaluation uses augment.segment_length when its own is unset)"
+            )
         return self
 
     def _check_segments(self) -> None:
@@ -179,7 +185,22 @@ class Recipe(_Section):
         if self.recall_evaluation is not None and not isinstance(self.data, RecallTrainData):
             raise ValueError("recall_evaluation needs data.kind: recall (it reuses its segment length and vocabulary)")
 
+    @field_validator("name")
+    @classmethod
+    def _name_inside_output_dir(cls, name: str) -> str:
+        """The run folder must lie inside output_dir: no absolute path, no '..', nothing empty."""
+        parts = name.replace("\\", "/").split("/")
+        if not name.strip() or name.startswith(("/", "\\")) or Path(name).is_absolute() or any(
+            part in ("", ".", "..") for part in parts
+        ):
+            raise ValueError(
+                f"name {name!r} must be a relative folder name inside output_dir (letters, digits, '-', '_', "
+                f"'.'; subfolders with '/'), without '..', '.' or a leading '/'"
+            )
+        return name
+
     def run_dir(self) -> Path:
+        """``output_dir/name`` (the name was checked to stay inside ``output_dir``)."""
         return self.output_dir / self.name
 
     def summary(self) -> dict[str, Any]:

@@ -89,9 +89,11 @@ class TrainingSettings(_Section):
     )
     batch_size: int = Field(1, ge=1, description="sequences per micro-batch on each process")
     grad_accumulation: int = Field(1, ge=1, description="micro-batches accumulated per optimizer step")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate of the memory/injection parameters")
+    lr: float = Field(
+        1e-3, gt=0, allow_inf_nan=False, description="peak learning rate of the memory/injection parameters"
+    )
     lora_lr: float | None = Field(
-        None, gt=0, description="peak learning rate of the LoRA parameters (default: lr)"
+        None, gt=0, allow_inf_nan=False, description="peak learning rate of the LoRA parameters (default: lr)"
     )
     lora_patterns: list[str] = Field(
         ["lora_"], description="name fragments that put a parameter in the LoRA group"
@@ -100,7 +102,7 @@ class TrainingSettings(_Section):
         0.0, ge=0, description="AdamW weight decay (never applied to biases and norms)"
     )
     betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
-    eps: float = Field(1e-8, gt=0, description="AdamW epsilon")
+    eps: float = Field(1e-8, gt=0, allow_inf_nan=False, description="AdamW epsilon")
     max_grad_norm: float | None = Field(
         1.0, gt=0, description="clip the global gradient norm (null: no clipping)"
     )

@@ -30,6 +30,7 @@ class TrainState:
     tokens: int = 0
     best_val_loss: float | None = None
     val_loss: float | None = None
+    val_step: int | None = None  # the step val_loss was measured at
     schedule: dict = field(default_factory=dict)
 
 

@@ -1,7 +1,8 @@
 """Run tracking: metrics.jsonl, a rich progress bar (loss, tokens/s, ETA) and PNG plots.
 
 ``metrics.jsonl`` holds one JSON object per line, each with ``step`` and ``kind`` (``train``, ``val``,
-``babilong``, ``skip``); :func:`plot_run` turns it into ``loss_curve.png`` and ``memory_diagnostics.png``.
+``babilong``, ``skip``); :func:`hercules.training.plots.plot_run` turns it into ``loss_curve.png`` and
+``memory_diagnostics.png``.
 
 Examples:
     >>> import tempfile, pathlib
@@ -46,9 +47,19 @@ class MetricsLog:
             f.write(json.dumps(_plain(record)) + "\n")
 
     def read(self) -> list[dict[str, Any]]:
+        """The records; a last line cut short by a kill mid-write is skipped with a warning."""
         if not self.path.exists():
             return []
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        records = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if number < len(lines):
+                    raise ValueError(f"{self.path}, line {number}: not a JSON record") from None
+                logger.warning("%s: skipping its last line, cut short by an interrupted write", self.path)
+        return records
 
     def truncate_after(self, step: int) -> None:
         """Drop records past ``step`` (written by an interrupted run that is now resumed from ``step``)."""
@@ -82,46 +93,3 @@ def progress_bar(enabled: bool) -> Progress:
         disable=not enabled,
         transient=False,
     )
-
-
-def plot_run(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
-    """Write ``loss_curve.png`` (train + validation loss) and ``memory_diagnostics.png``; returns the paths."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    written = []
-    train = [r for r in records if r.get("kind") == "train" and isinstance(r.get("loss"), (int, float))]
-    val = [r for r in records if r.get("kind") == "val"]
-    if train or val:
-        fig, ax = plt.subplots(figsize=(7, 4))
-        if train:
-            ax.plot([r["step"] for r in train], [r["loss"] for r in train], label="train", lw=1)
-        if val:
-            ax.plot([r["step"] for r in val], [r["val_loss"] for r in val], "o-", label="validation")
-        ax.set_xlabel("optimizer step")
-        ax.set_ylabel("loss")
-        ax.legend()
-        ax.grid(alpha=0.3)
-        fig.tight_layout()
-        written.append(out_dir / "loss_curve.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-    diag_keys = sorted({k for r in train for k in r if k.startswith(("diag/", "grad_norm", "lr"))})
-    if diag_keys:
-        cols = min(3, len(diag_keys))
-        rows = math.ceil(len(diag_keys) / cols)
-        fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
-        for ax, key in zip(axes.flat, diag_keys, strict=False):
-            pts = [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
-            ax.set_title(key.removeprefix("diag/"), fontsize=9)
-            ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(diag_keys) :]:
-            ax.axis("off")
-        fig.tight_layout()
-        written.append(out_dir / "memory_diagnostics.png")
-        fig.savefig(written[-1], dpi=110)
-        plt.close(fig)
-    return written

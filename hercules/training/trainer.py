@@ -30,8 +30,11 @@ from hercules.backbones.compat import enable_activation_checkpointing
 from hercules.training.batches import MicroBatchStream, collate, count_target_tokens, segment_lengths
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
+from hercules.training.guards import WeightFingerprint, idle_run_warnings, nonfinite_parameters
 from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer
+from hercules.training.plots import plot_run, schedule_text
+from hercules.training.run_folder import RunLock, open_run_folder
 from hercules.training.segment_loss import segmented_lm_loss
 from hercules.training.serialize import rng_state, set_rng_state
 from hercules.training.support import (
@@ -42,7 +45,7 @@ from hercules.training.support import (
     make_accelerator,
     sigterm_as_interrupt,
 )
-from hercules.training.tracking import MetricsLog, plot_run, progress_bar
+from hercules.training.tracking import MetricsLog, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +94,7 @@ class Trainer:
         )
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=self.acc.is_main_process)
         self.state = TrainState()
+        self._lock = self._open_run_folder()
         set_seed(seed + self.rank)
         if settings.gradient_checkpointing:
             enable_activation_checkpointing(model)
@@ -102,7 +106,14 @@ class Trainer:
         if self.tracking.report_to:
             self.acc.init_trackers(self.tracking.project, config=config_for_trackers or {})
 
-    # ---- resume ------------------------------------------------------------------------------------------
+    # ---- run folder and resume ---------------------------------------------------------------------------
+    def _open_run_folder(self) -> RunLock | None:
+        """Lock, check and repair the run folder (see :func:`~hercules.training.run_folder.open_run_folder`)."""
+        lock = open_run_folder(self.run_dir, self.checkpoints, fresh=not self.settings.resume,
+                               is_main=self.acc.is_main_process, rank=self.rank)
+        self.acc.wait_for_everyone()
+        return lock
+
     def _resume(self, model: torch.nn.Module, spec: str) -> None:
         try:
             folder = self.checkpoints.resolve(spec)
@@ -178,9 +189,21 @@ class Trainer:
         finite = math.isfinite(loss) and math.isfinite(float(grad_norm))
         if finite:
             self.optimizer.step()
+            self._check_weights(step + 1)
         self.optimizer.zero_grad(set_to_none=True)
         self.schedule.step()
         return {"loss": loss, "grad_norm": float(grad_norm), "tokens": tokens, "finite": finite}
+
+    def _check_weights(self, step: int) -> None:
+        """Stop before anything can save them when an update made trainable weights non-finite."""
+        bad = nonfinite_parameters(self.acc.unwrap_model(self.model))
+        if bad:
+            last = self.checkpoints.latest()
+            raise TrainingDiverged(
+                f"step {step} made trainable weights non-finite ({', '.join(bad[:3])}) although its loss and "
+                f"gradient were finite; nothing of it was saved; last good checkpoint: {last or 'none'}. "
+                f"Lower training.lr / lora_lr or check training.eps."
+            )
 
     # ---- validation --------------------------------------------------------------------------------------
     @torch.no_grad()
@@ -236,7 +259,7 @@ class Trainer:
         val = self.validate()
         if val is None:
             return False
-        self.state.val_loss = val
+        self.state.val_loss, self.state.val_step = val, self.state.step
         improved = self.state.best_val_loss is None or val < self.state.best_val_loss
         if improved:
             self.state.best_val_loss = val
@@ -266,7 +289,7 @@ class Trainer:
                 "kind": "train",
                 "loss": out["loss"],
                 "grad_norm": out["grad_norm"],
-                "lr": self.schedule.get_last_lr()[0],
+                **self._learning_rates(),
                 "tokens": st.tokens,
                 "tokens_per_s": out["tokens"] / max(seconds, 1e-9),
             }
@@ -300,9 +323,21 @@ class Trainer:
         return None
 
     def train(self, stop_at_step: int | None = None) -> TrainResult:
-        """Run to ``total_steps`` (or stop after ``stop_at_step``, saving a checkpoint, as a preemption would)."""
+        """Run to ``total_steps`` (or stop after ``stop_at_step``, saving a checkpoint, as a preemption would).
+
+        The run folder's lock is released when this returns or raises.
+        """
+        try:
+            return self._train(stop_at_step)
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+
+    def _train(self, stop_at_step: int | None) -> TrainResult:
         self.model.train()
         st, last_ckpt, last_loss = self.state, self.checkpoints.latest(), None
+        start_step, losses = st.step, []
+        fingerprint = WeightFingerprint(self.acc.unwrap_model(self.model))
         if st.step == 0:
             self.metrics.truncate_after(
                 -1
@@ -324,6 +359,8 @@ class Trainer:
                 self._after_step(out, time.perf_counter() - t0)
                 if out["finite"]:
                     last_loss = out["loss"]
+                if math.isfinite(out["loss"]):  # a skipped step's loss too: it shows a stalled model
+                    losses.append(out["loss"])
                 bar.update(
                     task,
                     completed=st.step,
@@ -335,13 +372,26 @@ class Trainer:
                 if stop_at_step is not None and st.step >= stop_at_step and st.step < self.total_steps:
                     last_ckpt = self.save_checkpoint()
                     break
+        for message in idle_run_warnings(self.acc.unwrap_model(self.model), fingerprint, losses,
+                                         steps=(start_step + 1, st.step)):
+            logger.warning(message)
         self.finish()
         return TrainResult(st.step, st.skipped, last_loss, st.best_val_loss, last_ckpt, self.run_dir)
+
+    def _learning_rates(self) -> dict[str, float]:
+        """``lr`` of the memory/injection group (``training.lr`` × schedule) and ``lora_lr`` of the LoRA group."""
+        rates = {g.get("name", ""): g["lr"] for g in self.optimizer.param_groups}
+        out: dict[str, float] = {}
+        for key, group in (("lr", "main"), ("lora_lr", "lora")):
+            for name in (group, f"{group}_no_decay"):
+                if name in rates:
+                    out.setdefault(key, rates[name])
+        return out or {"lr": self.optimizer.param_groups[0]["lr"]}
 
     def finish(self) -> None:
         """Write the plots and close the trackers."""
         if self.acc.is_main_process and self.tracking.plots:
-            plot_run(self.metrics.read(), self.run_dir)
+            plot_run(self.metrics.read(), self.run_dir, schedule=schedule_text(self.settings.schedule))
         if self.tracking.report_to:
             self.acc.end_training()
         self.acc.wait_for_everyone()

@@ -13,12 +13,10 @@ import math
 import torch
 from torch import Tensor, nn
 
+from hercules.memory.models.configs import MEMORY_MODELS, register_memory_model  # noqa: F401  (re-exported)
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.memory_update_chunked import per_token_gradient_norms, weighted_gradients
-from hercules.registry import PluginConfig, Registry
-
-MEMORY_MODELS: Registry[type[MemoryModel]] = Registry("memory model")
-register_memory_model = MEMORY_MODELS.register
+from hercules.registry import PluginConfig
 
 
 class MemoryModel(nn.Module):

@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from torch import Tensor
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.memory.models.configs import LinearMemoryConfig
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.mlp_chunk import mlp_chunk_backward, mlp_chunk_forward, mlp_gradient_norms
-from hercules.registry import PluginConfig
-
-
-class LinearMemoryConfig(PluginConfig):
-    """A single matrix per head."""
-
-    kind: Literal["linear"] = "linear"
-    init: Literal["zeros", "normal"] = Field(
-        "zeros", description="zeros: an empty memory that reads 0; normal: N(0, 1/d) entries."
-    )
 
 
 @register_memory_model("linear", LinearMemoryConfig)

@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from torch import Tensor
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.memory.models.configs import MLPMemoryConfig
 from hercules.ops.activations import ACTIVATION_GRADS, ACTIVATION_SECONDS, ACTIVATIONS
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.mlp_chunk import Activation, mlp_chunk_backward, mlp_chunk_forward, mlp_gradient_norms
-from hercules.registry import PluginConfig
-
-
-class MLPMemoryConfig(PluginConfig):
-    """A residual MLP memory (the Titans default)."""
-
-    kind: Literal["mlp"] = "mlp"
-    depth: int = Field(2, ge=1, description="Number of weight matrices; 1 is a residual linear map.")
-    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
-    activation: Literal["gelu", "silu", "relu", "tanh"] = Field("gelu", description="Hidden nonlinearity.")
-    residual: bool = Field(True, description="Add the input to the output (M(x) = x + MLP(x)).")
 
 
 @register_memory_model("mlp", MLPMemoryConfig)

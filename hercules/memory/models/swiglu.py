@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from torch import Tensor
 from torch.nn.functional import silu
 
 from hercules.memory.models.base import MemoryModel, register_memory_model
+from hercules.memory.models.configs import SwiGLUMemoryConfig
 from hercules.ops.chunk_scan import ChunkKernel
 from hercules.ops.swiglu_chunk import swiglu_chunk_backward, swiglu_chunk_forward, swiglu_gradient_norms
-from hercules.registry import PluginConfig
-
-
-class SwiGLUMemoryConfig(PluginConfig):
-    """A gated MLP memory, as in the feed-forward blocks of Llama-family models."""
-
-    kind: Literal["swiglu"] = "swiglu"
-    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
-    residual: bool = Field(True, description="Add the input to the output.")
 
 
 @register_memory_model("swiglu", SwiGLUMemoryConfig)

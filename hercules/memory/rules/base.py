@@ -15,12 +15,10 @@ import torch
 from torch import Tensor, nn
 
 from hercules.memory.backend import triton_update
-from hercules.memory.models import MemoryModel
+from hercules.memory.models.base import MemoryModel
+from hercules.memory.rules.configs import UPDATE_RULES, register_update_rule  # noqa: F401  (re-exported)
 from hercules.ops import MemoryUpdate, memory_update_chunked, memory_update_naive
-from hercules.registry import PluginConfig, Registry
-
-UPDATE_RULES: Registry[type[UpdateRule]] = Registry("update rule")
-register_update_rule = UPDATE_RULES.register
+from hercules.registry import PluginConfig
 
 
 class Rates(NamedTuple):

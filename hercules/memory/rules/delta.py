@@ -2,21 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field
 from torch import Tensor
 
 from hercules.memory.rules.base import RateProjection, Rates, UpdateRule, register_update_rule
-from hercules.registry import PluginConfig
-
-
-class DeltaRuleConfig(PluginConfig):
-    """No momentum, no forgetting; a data-dependent learning rate per head."""
-
-    kind: Literal["delta"] = "delta"
-    max_lr: float = Field(1e-2, gt=0, description="θ_t = max_lr · σ(·).")
-    init_lr: float = Field(0.5, gt=0, lt=1, description="θ at initialisation, as a fraction of max_lr.")
+from hercules.memory.rules.configs import DeltaRuleConfig
 
 
 @register_update_rule("delta", DeltaRuleConfig)
