@@ -1,38 +1,26 @@
 """The fused Triton chunk loop (hercules.ops.triton_chunk) held to the naive reference, on CPU under Triton's
 interpreter.
 
-Triton decides between compiling and interpreting when a kernel (its own standard library's included) is
-defined, from ``TRITON_INTERPRET``: this module sets the variable, imports ``triton`` and the kernels, and
-restores it at once; the module-scoped fixture sets it again only while these tests run (the dispatch reads it).
-Triton then stays in interpreter mode for the rest of the pytest process, which no other test notices on a
-machine without CUDA (nothing else launches Triton kernels there). On a CUDA machine this module is skipped, so
-that the compiled kernels are the ones other tests and benchmarks run; skipped as well without ``triton``, or
-when something imported it earlier in compiled mode.
+Triton decides between compiling and interpreting when a kernel is defined (its own standard library's too, when
+``triton`` is first imported), from ``TRITON_INTERPRET``, and peft or titans-pytorch import it while the tests are
+collected: ``tests/conftest.py`` sets the variable for the run on machines without CUDA. This module is skipped
+on a CUDA machine (tests/test_triton_cuda.py runs the compiled kernels there), without ``triton``, or when the
+interpreter is off.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import sys
 
 import pytest
 import torch
 
 if torch.cuda.is_available():
     pytest.skip("interpreter tests run on machines without CUDA", allow_module_level=True)
-if "triton" in sys.modules and os.environ.get("TRITON_INTERPRET") != "1":
-    pytest.skip("triton was imported in compiled mode before this module", allow_module_level=True)
-_BEFORE = os.environ.get("TRITON_INTERPRET")
-os.environ["TRITON_INTERPRET"] = "1"
-try:
-    pytest.importorskip("triton")
-    import hercules.ops.triton_mlp_kernels  # noqa: E402, F401  (defined as interpreted kernels)
-finally:
-    if _BEFORE is None:
-        os.environ.pop("TRITON_INTERPRET")
-    else:
-        os.environ["TRITON_INTERPRET"] = _BEFORE
+if os.environ.get("TRITON_INTERPRET") != "1":
+    pytest.skip("needs TRITON_INTERPRET=1 before triton is imported (tests/conftest.py)", allow_module_level=True)
+pytest.importorskip("triton")
 
 from memory_helpers import rel_err  # noqa: E402
 from triton_helpers import assert_equal, problem, run_update  # noqa: E402
@@ -42,13 +30,6 @@ from hercules.memory.backend import triton_update  # noqa: E402
 from hercules.memory.models.mlp import MLPMemory, MLPMemoryConfig  # noqa: E402
 from hercules.ops.memory_update_naive import memory_update_naive  # noqa: E402
 from hercules.ops.triton_chunk import MLPSpec, memory_update_triton, supports  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def interpreter():
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TRITON_INTERPRET", "1")
-        yield
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ fill; the table reports tokens/s (over all rows), model TFLOP/s of the update (t
 and row, :mod:`hercules.bench._flops`) and their fraction of the device's float32 peak.
 
 Run: ``python -m hercules.bench.kernel --device cuda`` (``--rows 2 32 256``, ``--configs T:D:C ...``,
-``--impls torch triton``, ``--json out.json``).
+``--impls torch triton``, ``--json out.json``). ``--resources 32 64 128`` needs no GPU: it compiles the kernels
+for a GPU architecture (``--arch 90``, Hopper) on this machine and prints the shared memory each needs per
+head size (the measure of what fits, and how the supported sizes were chosen).
 """
 
 from __future__ import annotations
@@ -65,6 +67,34 @@ def measure(impl: str, rows: int, seq: int, dim: int, chunk: int, device: str, s
     return {"tokens_per_s": tokens_per_s, "tflops": tokens_per_s * 3 * 18 * dim * hidden / 1e12, "steps": steps}
 
 
+def shared_memory(depth: int, dim: int, arch: int = 90) -> dict[str, int]:
+    """Bytes of shared memory of the forward and backward kernels for heads of ``dim`` (expansion 2), compiled for
+    CUDA architecture ``arch`` without a device (float32 inputs, clipping on)."""
+    import inspect
+
+    import triton
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from hercules.ops.triton_chunk import _kernels
+
+    hidden = dim if depth == 1 else 2 * dim
+    (forward, backward), _, options = _kernels(MLPSpec(depth, "gelu", True), 1.0, torch.empty(1, 1, 16, dim), hidden)
+    warps = options.pop("num_warps")
+    out = {}
+    for name, kernel, extra in (("forward", forward, {"SAVE": True}), ("backward", backward, {})):
+        constants = options | extra
+        signature = {
+            p: "constexpr" if p in constants else "fp32" if p == "tau" else "i32" if p in ("F", "C", "D", "H") else "*fp32"
+            for p in inspect.signature(kernel.fn).parameters
+        }
+        compiled = triton.compile(
+            ASTSource(kernel, signature, constants), target=GPUTarget("cuda", arch, 32), options={"num_warps": warps}
+        )
+        out[name] = compiled.metadata.shared
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -76,7 +106,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seconds", type=float, default=1.0, help="minimum timed seconds per row")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--resources", nargs="+", type=int, metavar="D",
+        help="no measurement: compile for --arch and print each kernel's shared memory for these head sizes",
+    )
+    parser.add_argument("--arch", type=int, default=90, help="CUDA architecture for --resources (90: Hopper)")
     args = parser.parse_args(argv)
+    if args.resources:
+        for depth in (2, 1):
+            for dim in args.resources:
+                row = {"depth": depth, "d": dim, "arch": args.arch} | shared_memory(depth, dim, args.arch)
+                print(json.dumps(row), flush=True)
+        return
     peak = peak_tflops(torch.cuda.get_device_name()) if args.device.startswith("cuda") else None
     rows = []
     for config in args.configs:
