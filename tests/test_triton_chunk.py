@@ -149,3 +149,39 @@ def test_triton_forced_on_cpu_without_the_interpreter_names_the_fix(monkeypatch)
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(ValueError, match="backend: auto"):
         triton_update("triton", model, *args, 4)
+
+
+def test_resource_check_compares_compiled_shared_memory_with_the_device(monkeypatch, caplog):
+    """The CUDA-only check, with the compilation and the device's limit stubbed: it compares, caches per
+    configuration, and turns a check that cannot run into the torch path with a warning."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from hercules.ops import triton_chunk
+
+    fake_q = SimpleNamespace(is_cuda=True, dtype=torch.float32, device=torch.device("cpu"), new_empty=torch.empty)
+    weights = {"w0": torch.zeros(1, 64, 128), "w1": torch.zeros(1, 128, 64)}
+    spec = MLPSpec(2, "gelu", True)
+    compiled = []
+    monkeypatch.setattr(triton_chunk, "_FITS", {})
+    monkeypatch.setattr(triton_chunk, "_shared_memory_limit", lambda device: 232448)
+    monkeypatch.setattr(triton_chunk, "_on_device", lambda q: nullcontext())
+
+    def compile_stub(spec, forward, backward, sizes, options, q):
+        compiled.append(sizes)
+        return (139520, 73984) if sizes[1] == 64 else (540928, 278784)
+
+    monkeypatch.setattr(triton_chunk, "_compiled_shared_memory", compile_stub)
+    assert triton_chunk.fits_on_device(spec, weights, fake_q, 16)
+    assert triton_chunk.fits_on_device(spec, weights, fake_q, 16)  # cached: compiled once
+    large = {"w0": torch.zeros(1, 128, 256), "w1": torch.zeros(1, 256, 128)}
+    assert not triton_chunk.fits_on_device(spec, large, fake_q, 16)
+    assert compiled == [(16, 64, 128), (16, 128, 256)]
+
+    def broken(*args):
+        raise RuntimeError("no driver")
+
+    monkeypatch.setattr(triton_chunk, "_compiled_shared_memory", broken)
+    with caplog.at_level(logging.WARNING, logger="hercules.ops.triton_chunk"):
+        assert not triton_chunk.fits_on_device(spec, weights, fake_q, 16, max_grad_norm=1.0)
+    assert "using the torch path" in caplog.text
