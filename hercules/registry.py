@@ -32,7 +32,7 @@ T = TypeVar("T")
 class PluginConfig(BaseModel):
     """Base class of every plugin config: unknown fields are errors, ``kind`` names the plugin."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
     kind: str
 
 
@@ -128,13 +128,14 @@ class Registry(Generic[T]):
                 f"a {self.family} config needs a 'kind'; valid choices: {', '.join(self.names())}"
             )
         kind = value["kind"]
-        if kind not in self._configs:
-            raise ValueError(f"unknown {self.family} kind {kind!r}; valid choices: {', '.join(self.names())}")
+        if not isinstance(kind, str) or kind not in self._configs:
+            shown = repr(kind) if len(repr(kind)) <= 60 else f"{repr(kind)[:57]}..."
+            raise ValueError(f"unknown {self.family} kind {shown}; valid choices: {', '.join(self.names())}")
         try:
             return self._configs[kind].model_validate(value)
         except ValidationError as err:
             problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" + (f" (got {e['input']!r})" if "input" in e else "")
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" + (f" (got {repr(e['input'])[:60]})" if "input" in e else "")
                 for e in err.errors()
             )
             raise ValueError(f"{self.family} {kind!r}: {problems}") from None

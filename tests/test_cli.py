@@ -151,11 +151,38 @@ def test_eval_in_segments_without_memory_warns_and_is_named_a_no_memory_baseline
     assert "no memory (no-memory baseline)" in result.output  # the table's title
 
 
-def test_failures_exit_1_with_a_message(tmp_path):
-    result = runner.invoke(app, ["eval", "tiny:nosuchfamily", "--tasks", "qa1", "--lengths", "0k",
+@pytest.mark.parametrize(("args", "named"), [
+    (["tiny:nosuchfamily"], "nosuchfamily"),
+    (["no-such-model-xyz"], "no-such-model-xyz"),
+    (["tiny:llama", "--source", "local"], "local_path"),
+    (["tiny:llama", "--source", "babi"], "babi_dir"),
+])
+def test_bad_eval_inputs_exit_2_with_one_line(tmp_path, monkeypatch, args, named):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    result = runner.invoke(app, ["eval", *args, "--tasks", "qa1", "--lengths", "0k", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2, result.output
+    assert named in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_failures_while_running_exit_1_with_a_message(tmp_path, monkeypatch):
+    import hercules.evaluation
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of disk")
+
+    monkeypatch.setattr(hercules.evaluation, "evaluate_babilong", broken)
+    result = runner.invoke(app, ["eval", "tiny:llama", "--tasks", "qa1", "--lengths", "0k",
                                  "--out", str(tmp_path / "x")])
     assert result.exit_code == 1
-    assert "nosuchfamily" in result.output and "Traceback" not in result.output
+    assert "out of disk" in result.output and "Traceback" not in result.output
+
+
+def test_version_option():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.strip() == f"hercules {version('hercules')}"
 
 
 def test_components_list_shows_registries_and_config_fields():

@@ -37,7 +37,8 @@ def field_paths(model: type, prefix: str = "") -> set[str]:
                     nested.append(annotation)
                 continue
             stack += list(getattr(annotation, "__args__", ()))
-        suffix = ".<key>" if "dict[" in str(field.annotation) else ""
+        text = str(field.annotation)
+        suffix = ".<key>" if "dict[" in text else "[]" if "list[" in text and nested else ""
         for sub in nested:
             paths |= field_paths(sub, f"{path}{suffix}.")
     return paths

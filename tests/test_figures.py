@@ -90,3 +90,18 @@ def test_each_accuracy_table_names_its_model_on_one_line_within_80_columns():
         console.print(accuracy_table(_results(5, 2, model)))
         lines = console.export_text().splitlines()
         assert lines[0].strip() == f"BABILong accuracy (%): {label}" and max(map(len, lines)) <= 80
+
+
+def test_recall_comparison_figure_fits_and_draws_every_model(tmp_path):
+    from hercules.evaluation.comparison_plot import recall_figure, write_figure
+
+    cells = [f"{n}/{g}" for n in (4, 8, 16, 32, 64) for g in (0, 4, 8)]
+    named = {name: {c: i / 3 for c in cells} for i, name in enumerate(("model", "no_memory", "full_attention"))}
+    fig = recall_figure(named, 1 / 64, "runs/recall-tiny")
+    assert _texts_outside(fig) == []
+    left, right = fig.axes
+    assert len(left.get_lines()) == 4 and len(right.get_lines()) == 4  # three models and chance
+    assert [t.get_text() for t in right.get_legend().get_texts()][:3] == [
+        "with memory", "no memory (twin)", "full attention (upper bound)"]
+    width, height = Image.open(write_figure(fig, tmp_path / "r.png")).size
+    assert width >= 1000 and height >= 450

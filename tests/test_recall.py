@@ -81,6 +81,9 @@ def test_recall_recipe_trains_twins_and_compares(tmp_path):
     twin = Recipe.model_validate(RECALL | {"output_dir": tmp_path})
     assert (twin.run_dir() / "twins" / "no_memory" / "summary.json").exists()
     assert summary["memory_diagnostics"], "the gates' first and last values are reported"
+    from pathlib import Path
+
+    assert Path(summary["recall_figure"]).name == "recall.png" and Path(summary["recall_figure"]).exists()
     # the twins trained for as many steps as the model with memory
     import json
 

@@ -154,3 +154,22 @@ def test_stopped_segment_run_resumes_exactly(tmp_path):
     for name, p in resumed.unwrapped_model().named_parameters():
         assert torch.equal(a[name], p), name
     assert copy.deepcopy(full.state.val_loss) == resumed.state.val_loss
+
+
+def test_micro_batches_share_one_layout_and_layouts_mix_over_an_epoch(tmp_path):
+    from hercules.training.batches import LayoutBatchStream, layout_key
+
+    items = data(9, gaps=0) + data(7, gaps=1, seed=1) + data(8, gaps=3, seed=2)
+    stream = LayoutBatchStream([layout_key(it) for it in items], batch_size=2, seed=0)
+    assert stream.batches_per_epoch == 4 + 3 + 4  # incomplete batches of a layout are dropped
+    epoch = [stream.indices(g) for g in range(stream.batches_per_epoch)]
+    assert all(len({layout_key(items[i]) for i in batch}) == 1 for batch in epoch)
+    seen = [i for batch in epoch for i in batch]
+    assert len(seen) == len(set(seen))  # no item twice in an epoch
+    assert len({layout_key(items[b[0]]) for b in epoch[:4]}) > 1  # layouts are shuffled together
+    again = LayoutBatchStream([layout_key(it) for it in items], batch_size=2, seed=0)
+    assert [again.indices(g) for g in range(stream.batches_per_epoch)] == epoch
+    # a trainer over mixed layouts trains and validates (validation batches never span two layouts)
+    s = settings(max_steps=3, batch_size=2, validate_at_start=True)
+    trainer = Trainer(memory_model(), s, items, tmp_path, val_items=items[:3] + items[-3:], tracking=QUIET)
+    assert trainer.train().steps == 3

@@ -112,10 +112,19 @@ def generic_adapter(model: nn.Module) -> Adapter | None:
             continue
         if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
             continue
+        layer = getattr(layers[0], "base_layer", layers[0])  # an augmented model's layers wrap the originals
         for attention in _GENERIC_ATTENTION:
-            if isinstance(getattr(layers[0], attention, None), nn.Module):
-                return Adapter(layers=path, attention=attention)
+            if isinstance(getattr(layer, attention, None), nn.Module):
+                return Adapter(layers=path, attention=attention, lora_targets=_projection_names(layer))
     return None
+
+
+def _projection_names(layer: nn.Module) -> tuple[str, ...]:
+    """Names of the linear projections of a decoder layer (LoRA's default targets for a generic-layout model):
+    ``nn.Linear`` and GPT-2-style ``Conv1D`` modules."""
+    names = {name.rsplit(".", 1)[-1] for name, module in layer.named_modules()
+             if name and (isinstance(module, nn.Linear) or type(module).__name__ == "Conv1D")}
+    return tuple(sorted(names))
 
 
 def adapter_for(model: nn.Module) -> Adapter:

@@ -62,6 +62,10 @@ GGUF_MODELS: dict[str, GgufSource] = {
 }
 
 
+class BackboneNotFoundError(FileNotFoundError):
+    """A backbone name that is no local folder, built-in name or cached hub model (the CLI's bad-input exit code)."""
+
+
 def cache_root() -> Path:
     """Root of Hercules' caches: ``$HERCULES_CACHE`` or ``~/.cache/hercules``."""
     return Path(os.environ.get("HERCULES_CACHE", Path.home() / ".cache" / "hercules")).expanduser()
@@ -104,7 +108,7 @@ def _hub_snapshot(repo_id: str) -> Path:
         pass
     offline = os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
     if offline or not _hub_reachable():
-        raise OSError(
+        raise BackboneNotFoundError(
             f"{repo_id!r} is neither a local folder, a built-in name ({', '.join(GGUF_MODELS)}) nor in the "
             f"Hugging Face cache, and the hub is {'disabled (HF_HUB_OFFLINE=1)' if offline else 'unreachable'}. "
             f"To run offline, download it where there is network (`hf download {repo_id} --local-dir DIR`) and "

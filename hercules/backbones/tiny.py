@@ -25,9 +25,10 @@ from transformers import (
     Qwen3Config,
 )
 
+from hercules.backbones.names import TINY_FAMILIES
 from hercules.backbones.tokenizer import SPECIAL_TOKENS, VOCAB_SIZE
 
-FAMILIES = ("llama", "qwen2", "qwen3", "gemma3")
+FAMILIES = TINY_FAMILIES
 
 _COMMON: dict[str, Any] = dict(
     vocab_size=VOCAB_SIZE,

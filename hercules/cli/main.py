@@ -31,6 +31,24 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 app.add_typer(recipe.app, name="recipe")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        console.print(f"hercules {version('hercules')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """Hercules: Titans-style neural memory for pretrained Hugging Face language models."""
+
+
 components_app = typer.Typer(help="The registered plugin components.", no_args_is_help=True)
 app.add_typer(components_app, name="components")
 

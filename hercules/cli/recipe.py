@@ -13,6 +13,7 @@ from rich.table import Table
 
 from hercules.cli.common import BAD_INPUT, console, err_console, exit_codes, field_rows, sections_help
 from hercules.recipes.schema import Recipe
+from hercules.recipes.yaml_input import RecipeError
 
 app = typer.Typer(help="Validate, inspect and run YAML recipes.", no_args_is_help=True)
 
@@ -52,14 +53,21 @@ def run(
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="recipe YAML files", show_default=False)],
     set_: SetOption = None,
+    plugins: Annotated[bool, typer.Option(
+        help="import the modules a recipe lists under plugins: (this runs their code: use --no-plugins for a "
+             "recipe you do not trust; components they would register are then unknown kinds)")] = True,
 ) -> None:
-    """Check recipes against the schema; exit code 2 if any is invalid."""
-    from hercules.recipes.loading import RecipeError, load_recipe
+    """Check recipes against the schema; exit code 2 if any is invalid.
+
+    Validating imports the Python modules listed under a recipe's plugins: section, which runs their code;
+    --no-plugins skips that.
+    """
+    from hercules.recipes.loading import load_recipe
 
     bad = 0
     for path in paths:
         try:
-            recipe = load_recipe(path, list(set_ or []))
+            recipe = load_recipe(path, list(set_ or []), plugins=plugins)
             console.print(f"[green]ok[/] {path} ({recipe.name})", highlight=False)
         except RecipeError as err:
             bad += 1
@@ -114,6 +122,13 @@ def recipe_needs(recipe: Recipe) -> list[str]:
     return [need for need, yes in (("hub", hub), ("GPU", gpu)) if yes]
 
 
+def _header_command(text: str) -> str:
+    for line in text.splitlines():
+        if line.startswith("#") and "hercules " in line:
+            return line.lstrip("# ").strip()
+    return ""
+
+
 @app.command("list")
 def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes")] = None) -> None:
     """List the recipes in a folder (default: ./recipes): description, and whether each needs the hub or a GPU."""
@@ -130,15 +145,26 @@ def list_(folder: Annotated[Path | None, typer.Argument(help="folder of recipes"
     table.add_column("file", no_wrap=True)
     table.add_column("needs", no_wrap=True)
     table.add_column("description", ratio=1)
+    problems = []
     for path in files:
         try:
             recipe = load_recipe(path)
-        except RecipeError:
-            table.add_row(path.name, "invalid", "see `hercules recipe validate`")
+        except RecipeError as err:
+            problems.append(str(err))
+            table.add_row(path.name, "invalid", "[red](see below)[/]")
             continue
         file = path.name if recipe.name == path.stem else f"{path.name}\n(name: {recipe.name})"
         table.add_row(file, ", ".join(recipe_needs(recipe)) or "none", recipe.description)
     console.print(table)
+    for problem in problems:
+        err_console.print(f"[red]invalid[/] {problem}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(BAD_INPUT)
+
+
+def _short(value: object, limit: int = 300) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 @app.command()

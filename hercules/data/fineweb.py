@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hercules.data.hub import load_hub_dataset
 from hercules.data.loaders import text_files
@@ -43,18 +43,24 @@ class TextData(BaseModel):
         'files'
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     source: Literal["fineweb", "files"] = Field(
         "fineweb", description="fineweb: FineWeb-Edu streamed from the hub; files: local UTF-8 text files"
     )
     files: list[Path] | None = Field(None, description="text files or folders of .txt files (source files)")
     hub_name: str = Field(FINEWEB, description="hub dataset id (source fineweb)")
     hub_config: str = Field("sample-10BT", description="hub dataset config (source fineweb)")
-    block_size: int = Field(2048, ge=2, description="tokens per packed training block")
-    num_blocks: int = Field(1000, ge=1, description="number of blocks to prepare")
+    block_size: int = Field(2048, ge=2, le=1_048_576, description="tokens per packed training block")
+    num_blocks: int = Field(1000, ge=1, le=1_000_000, description="number of blocks to prepare")
     skip_documents: int = Field(
         0, ge=0, description="documents to skip first (e.g. to hold out validation text)"
     )
+
+    @model_validator(mode="after")
+    def _files_given(self) -> TextData:
+        if self.source == "files" and not self.files:
+            raise ValueError("data.files is required for source 'files' (text files or folders of .txt files)")
+        return self
 
 
 def fineweb_texts(name: str = FINEWEB, config: str = "sample-10BT", skip: int = 0) -> Iterator[str]:

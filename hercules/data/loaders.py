@@ -25,7 +25,7 @@ import logging
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from hercules.data.babi import load_babi_task
 from hercules.data.babilong import (
@@ -56,7 +56,7 @@ class BabilongData(BaseModel):
         'babi'
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     source: Literal["babi", "procedural", "hub", "local"] = Field(
         "procedural",
         description="babi: bAbI files hidden in book text; procedural: built-in offline stand-in (not comparable "
@@ -76,6 +76,14 @@ class BabilongData(BaseModel):
     hub_name: str | None = Field(
         None, description=f"hub dataset id; default {HUB_TEST} (test), {HUB_TRAIN} (train)"
     )
+
+    @model_validator(mode="after")
+    def _source_complete(self) -> BabilongData:
+        if self.source == "local" and self.local_path is None:
+            raise ValueError("source 'local' needs local_path (a JSON/JSONL file or a folder of them)")
+        if self.source == "babi" and self.babi_dir is None:
+            raise ValueError("source 'babi' needs babi_dir (a folder of bAbI qa*_<split>.txt files)")
+        return self
 
 
 def text_files(paths: list[Path]) -> list[Path]:

@@ -10,7 +10,8 @@ Tasks qa1–qa5 are simulated in a small world with the same kind of actors, pla
 - qa2 two supporting facts: people carry objects; "Where is the milk?"
 - qa3 three supporting facts: "Where was the apple before the kitchen?"
 - qa4 two-argument relations: "The office is north of the kitchen." "What is north of the kitchen?"
-- qa5 three-argument relations: "Fred gave the milk to Jeff." "Who received the milk?"
+- qa5 three-argument relations: people move, take objects and give them to someone in the same place; only the
+  holder of an object gives it. "Fred gave the milk to Jeff." "Who received the milk?"
 
 Examples:
     >>> samples = generate_task("qa1", n=2, seed=0)
@@ -122,33 +123,56 @@ def _qa4(rng: random.Random) -> BabiSample:
     return BabiSample("qa4", facts, f"What is the {b} {DIRECTIONS[direction]} of?", subject, (pick,))
 
 
-def _qa5(rng: random.Random) -> BabiSample:
+def _give_story(rng: random.Random, steps: int) -> tuple[list[str], list[tuple[str, str, str, int]]]:
+    """Simulate people moving, taking, dropping and giving objects, tracking who holds what.
+
+    A person gives only an object they hold, to someone in the same place, as in bAbI. Returns the facts and the
+    gives ``(giver, object, receiver, fact index)``.
+    """
+    where: dict[str, str] = {}
+    held: dict[str, str] = {}  # object -> holder
+    lying: dict[str, str] = {}  # object -> place where it was dropped
     facts: list[str] = []
     gives: list[tuple[str, str, str, int]] = []
-    where: dict[str, str] = {}
-    for _ in range(rng.randint(3, 10)):
-        if rng.random() < 0.5:
-            giver, receiver = rng.sample(GIVERS, 2)
-            obj = rng.choice(OBJECTS)
+    for _ in range(steps):
+        roll, people = rng.random(), sorted(where)
+        pairs = [(o, h, r) for o, h in sorted(held.items()) for r in people if r != h and where[r] == where[h]]
+        person = rng.choice(people) if people else None
+        free = [o for o in OBJECTS if o not in held and lying.get(o, where.get(person)) == where.get(person)]
+        if roll < 0.4 and pairs:
+            obj, giver, receiver = rng.choice(pairs)
+            held[obj] = receiver
             facts.append(f"{giver} gave the {obj} to {receiver}.")
             gives.append((giver, obj, receiver, len(facts) - 1))
+        elif roll < 0.65 and free and person is not None:
+            obj = rng.choice(free)
+            held[obj] = person
+            lying.pop(obj, None)
+            facts.append(f"{person} {rng.choice(_TAKES)} the {obj} there.")
+        elif roll < 0.7 and held:
+            obj = rng.choice(sorted(held))
+            lying[obj] = where[held[obj]]
+            facts.append(f"{held.pop(obj)} {rng.choice(_DROPS)} the {obj}.")
         else:
             facts.append(_move(rng, where, GIVERS)[1])
-    if not gives:
-        giver, receiver = rng.sample(GIVERS, 2)
-        obj = rng.choice(OBJECTS)
-        facts.append(f"{giver} gave the {obj} to {receiver}.")
-        gives.append((giver, obj, receiver, len(facts) - 1))
+    return facts, gives
+
+
+def _qa5(rng: random.Random) -> BabiSample:
+    while True:
+        facts, gives = _give_story(rng, rng.randint(6, 16))
+        if gives:
+            break
     giver, obj, receiver, index = gives[-1]
-    question, answer = rng.choice(
-        [
-            (f"Who gave the {obj} to {receiver}?", giver),
-            (f"Who received the {obj}?", receiver),
-            (f"What did {giver} give to {receiver}?", obj),
-            (f"Who did {giver} give the {obj} to?", receiver),
-            (f"Who gave the {obj}?", giver),
-        ]
-    )
+    questions = [
+        (f"Who gave the {obj} to {receiver}?", giver),
+        (f"Who received the {obj}?", receiver),
+        (f"Who did {giver} give the {obj} to?", receiver),
+        (f"Who gave the {obj}?", giver),
+    ]
+    if all(o == obj for g, o, r, _ in gives if (g, r) == (giver, receiver)):  # otherwise "what" is ambiguous
+        questions.append((f"What did {giver} give to {receiver}?", obj))
+    question, answer = rng.choice(questions)
     return BabiSample("qa5", tuple(facts), question, answer, (index,))
 
 

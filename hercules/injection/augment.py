@@ -36,6 +36,7 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
     config = config if isinstance(config, AugmentConfig) else AugmentConfig.model_validate(config or {})
     if memory_layers(model):
         raise ValueError("model is already augmented; augment the original backbone once")
+    _require_causal(model)
     adapter = adapter_for(model)
     layers = adapter.decoder_layers(model)
     dim = adapter.hidden_size(model)
@@ -53,6 +54,20 @@ def augment(model: nn.Module, config: AugmentConfig | dict[str, Any] | None = No
     model.config.hercules = {"augment": config.model_dump(mode="json")}
     logger.info("augmented layers %s with %s", config.resolve_layers(len(layers)), config.injection.kind)
     return model
+
+
+def _require_causal(model: nn.Module) -> None:
+    """Refuse encoders and encoder-decoders: the memory reads tokens left to right beside causal attention."""
+    config = getattr(model, "config", None)
+    can_generate = getattr(model, "can_generate", None)
+    encoder_decoder = bool(getattr(config, "is_encoder_decoder", False))
+    if encoder_decoder or (callable(can_generate) and not can_generate()):
+        kind = "an encoder-decoder" if encoder_decoder else "not a causal (decoder-only) language model"
+        raise ValueError(
+            f"cannot augment {type(model).__name__} (model type {getattr(config, 'model_type', None)!r}): it is "
+            f"{kind}. The memory reads the sequence left to right and needs a decoder-only causal LM; load one "
+            "with AutoModelForCausalLM"
+        )
 
 
 def _track_padding(model: nn.Module, args: tuple, kwargs: dict[str, Any], layers: list[MemoryLayer]) -> None:

@@ -9,6 +9,7 @@ state comes from the HF cache, from a carried :class:`~hercules.injection.state.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
@@ -136,6 +137,8 @@ class MemoryLayer(nn.Module):
         carried: MemoryStates | None = kwargs.pop(CARRY_KWARG, None)
         if not self.enabled:
             return self.base_layer(hidden_states, *args, **kwargs)
+        if args:  # e.g. GPT-2 passes its cache positionally: name every argument, so the cache is found below
+            args, kwargs = (), self._by_keyword(hidden_states, args, kwargs)
         checkpointing = (
             getattr(self.base_layer, "gradient_checkpointing", False) and self.training and torch.is_grad_enabled()
         )
@@ -161,6 +164,25 @@ class MemoryLayer(nn.Module):
                 if target is not None:
                     target[self.layer_idx] = new_state
         return out
+
+    def _by_keyword(self, hidden_states: Tensor, args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The base layer's positional arguments after ``hidden_states`` as keywords (by its signature)."""
+        signature = getattr(self, "_base_signature", None)
+        if signature is None:
+            signature = self._base_signature = inspect.signature(self.base_layer.forward)
+        try:
+            bound = signature.bind(hidden_states, *args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{type(self.base_layer).__name__} was called with arguments its signature does not "
+                            f"take ({err})") from None
+        named = dict(bound.arguments)
+        named.pop(next(iter(signature.parameters)))  # hidden_states stays positional
+        for name, param in signature.parameters.items():
+            if param.kind is inspect.Parameter.VAR_KEYWORD:
+                named.update(named.pop(name, {}))
+            elif param.kind is inspect.Parameter.VAR_POSITIONAL and named.get(name):
+                raise TypeError(f"{type(self.base_layer).__name__} takes *{name}; its arguments cannot be named")
+        return named
 
     def _run(self, hidden_states: Tensor, state: MemoryState | None, *args: Any, **kwargs: Any) -> tuple:
         """Call the base layer with the hooks active; returns its output and the new memory state."""

@@ -16,7 +16,7 @@ InjectionField = INJECTIONS.field_type()
 class LayerOverride(BaseModel):
     """Settings of one augmented layer that differ from the model-wide ones (fields left out are inherited)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     memory: MemoryConfig | None = Field(None, description="This layer's memory config (replaces the global one).")
     injection: InjectionField | None = Field(  # type: ignore[valid-type]
@@ -34,7 +34,7 @@ class AugmentConfig(BaseModel):
         ('mag', 'scalar', 'mal')
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     memory: MemoryConfig = Field(default_factory=MemoryConfig, description="The neural memory of each layer.")
     injection: InjectionField = Field(  # type: ignore[valid-type]

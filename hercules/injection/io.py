@@ -141,6 +141,7 @@ def _load_hf_folder(folder: Path, dtype: torch.dtype | None) -> nn.Module:
         state |= load_file(str(folder / name))
     dtype = dtype or next(t.dtype for t in state.values() if t.is_floating_point())
     model = augment(AutoModelForCausalLM.from_config(config, dtype=dtype), recorded["augment"])
+    state = _as_model_keys(model, state)
     missing, unexpected = model.load_state_dict(state, strict=False)
     tied = set(getattr(model, "all_tied_weights_keys", None) or {})
     if unexpected or set(missing) - tied:
@@ -149,6 +150,24 @@ def _load_hf_folder(folder: Path, dtype: torch.dtype | None) -> nn.Module:
             f"unexpected {sorted(unexpected)[:5]}"
         )
     return model.eval()
+
+
+def _as_model_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``state`` with the keys ``save_pretrained`` renamed for the checkpoint format (Gemma-3's image-text model
+    writes ``language_model.model.*`` for ``model.language_model.*``) mapped back to the model's own names."""
+    own = model.state_dict()
+    if set(state) <= set(own):
+        return state
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:  # releases without conversion mappings save the model's own names
+        return state
+    saved_to_own = {}
+    for name, tensor in own.items():
+        reverted = revert_weight_conversion(model, {name: tensor})
+        if len(reverted) == 1:
+            saved_to_own[next(iter(reverted))] = name
+    return {saved_to_own.get(key, key): tensor for key, tensor in state.items()}
 
 
 def _restore(model: nn.Module, file: Path, strict: bool) -> None:

@@ -31,12 +31,12 @@ logger = logging.getLogger(__name__)
 class PeftSettings(BaseModel):
     """Which parameters train (see the module docstring) and the LoRA hyper-parameters."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     preset: Literal["memory", "memory_lora", "full"] = Field(
         "memory_lora", description="memory: memory only; memory_lora: memory + LoRA on the backbone; full: all."
     )
-    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_r: int = Field(8, ge=1, le=65536, description="LoRA rank.")
     lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA branch.")
     target_modules: list[str] | Literal["all-linear"] | None = Field(

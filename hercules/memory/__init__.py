@@ -1,7 +1,8 @@
 """The neural memory: a small network trained online while tokens stream in (Titans).
 
 Public names: :class:`NeuralMemory` (the layer), :class:`MemoryConfig`, :class:`MemoryState` with
-:func:`save_state` / :func:`load_state`, and the plugin registries ``MEMORY_MODELS``, ``UPDATE_RULES`` and
+:func:`save_state` / :func:`load_state` (a state records its layer's :class:`StateSignature`; a mismatch raises
+:class:`StateMismatchError`), and the plugin registries ``MEMORY_MODELS``, ``UPDATE_RULES`` and
 ``GATES`` with their built-in components.
 """
 
@@ -25,6 +26,8 @@ _EXPORTS = {
     "register_memory_model": "hercules.memory.models.configs",
     "register_update_rule": "hercules.memory.rules.configs",
     "save_state": "hercules.memory.state",
+    "StateMismatchError": "hercules.memory.signature",
+    "StateSignature": "hercules.memory.signature",
 }
 lazy_package(__name__, _EXPORTS)
 
@@ -38,6 +41,8 @@ __all__ = [
     "MemoryState",
     "NeuralMemory",
     "Rates",
+    "StateMismatchError",
+    "StateSignature",
     "UpdateRule",
     "build_gate",
     "load_state",

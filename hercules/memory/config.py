@@ -20,7 +20,7 @@ class MemoryConfig(BaseModel):
         (3, 'delta')
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
     model: MEMORY_MODELS.field_type() = Field(  # type: ignore[valid-type]
         default_factory=MLPMemoryConfig, description="The memory network (a memory-model plugin config)."
@@ -28,21 +28,23 @@ class MemoryConfig(BaseModel):
     rule: UPDATE_RULES.field_type() = Field(  # type: ignore[valid-type]
         default_factory=TitansRuleConfig, description="How the memory learns (an update-rule plugin config)."
     )
-    heads: int = Field(1, ge=1, description="Independent memories, each on its own slice of q, k, v.")
-    dim_head: int | None = Field(None, ge=1, description="Size of each head; default: model dim / heads.")
-    chunk_size: int = Field(16, ge=1, description="Tokens per chunk c (1 = the pure per-token rule).")
+    heads: int = Field(1, ge=1, le=1024, description="Independent memories, each on its own slice of q, k, v.")
+    dim_head: int | None = Field(None, ge=1, le=65536, description="Size of each head; default: model dim / heads.")
+    chunk_size: int = Field(16, ge=1, le=65536, description="Tokens per chunk c (1 = the pure per-token rule).")
     conv_kernel: int = Field(
         4,
         ge=0,
+        le=64,
         description="Causal depthwise convolution width after the q/k/v projection; 0 or 1 disables it.",
     )
     max_grad_norm: float | None = Field(
-        None,
+        4.0,
         gt=0,
         allow_inf_nan=False,
         description="Clip each token's inner-loop gradient to this norm (over all memory weights; null: off). It "
         "bounds every token's step by θ·max_grad_norm, which keeps the memory finite at any learned rate "
-        "(docs/concepts/memory.md, 'Stability').",
+        "(docs/concepts/memory.md, 'Stability'). The default 4 is above a fresh memory's per-token norms (about "
+        "2.7 for mlp, 2 for linear, 0.35 for swiglu) and so clips only a growing memory.",
     )
     conv_init: Literal["identity", "random"] = Field(
         "identity",

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from hercules.memory.config import MemoryConfig
 from hercules.memory.models import MEMORY_MODELS
 from hercules.memory.rules import UPDATE_RULES, Rates
+from hercules.memory.signature import StateSignature, check_state
 from hercules.memory.state import MemoryState
 from hercules.ops import causal_conv1d, causal_conv1d_naive
 from hercules.registry import build
@@ -92,6 +93,21 @@ class NeuralMemory(nn.Module):
     def naive(self) -> bool:
         return self.config.implementation == "naive"
 
+    def signature(self) -> StateSignature:
+        """What a state of this layer records about it (checked when a state comes back in)."""
+        dtype = self.to_qkv.weight.dtype
+        key = dtype  # the shapes are fixed at construction; a cast (module.to) changes the dtype
+        if getattr(self, "_signature_key", None) != key:
+            conv = self.conv_weight
+            self._signature = StateSignature(
+                heads=self.heads, dim_head=self.dim_head, model=self.config.model.kind,
+                shapes=tuple(sorted((n, tuple(p.shape)) for n, p in self.model.initial.items())),
+                chunk_size=self.config.chunk_size, conv_kernel=0 if conv is None else conv.shape[1],
+                conv_channels=0 if conv is None else conv.shape[0], dtype=str(dtype),
+            )
+            self._signature_key = key
+        return self._signature
+
     def init_state(self, batch_size: int, device: torch.device | None = None) -> MemoryState:
         """A fresh state: every sample starts from the learned initial weights, zero momentum, nothing pending."""
         device = device or self.to_qkv.weight.device
@@ -113,6 +129,7 @@ class NeuralMemory(nn.Module):
             momentum={n: torch.zeros_like(w, device=device) for n, w in weights.items()},
             pending=pending,
             conv=conv,
+            signature=self.signature(),
         )
 
     def project(self, x: Tensor, conv_cache: Tensor | None) -> tuple[dict[str, Tensor], Tensor | None]:
@@ -134,7 +151,10 @@ class NeuralMemory(nn.Module):
         """Read without writing: ``M_W(q(x))`` ``[B, T, D]`` with ``W`` the state's weights (those of the start of
         its current chunk) for every token. The convolution is skipped: its cache belongs to the written stream.
         """
-        state = state if state is not None else self.init_state(x.shape[0], x.device)
+        if state is None:
+            state = self.init_state(x.shape[0], x.device)
+        else:
+            check_state(state, self.signature())
         inner = self.heads * self.dim_head
         q = F.linear(self.norm(x), self.to_qkv.weight[:inner])
         q = _to_rows(q.unflatten(-1, (self.heads, -1)))
@@ -167,15 +187,19 @@ class NeuralMemory(nn.Module):
         run = self._graphs.get(key)
         if run is None:
             run = self._graphs[key] = capture_memory(self, x.detach().clone().requires_grad_(x.requires_grad))
-        return run(x)
+        y, state = run(x)
+        state.signature = self.signature()
+        return y, state
 
     def forward_eager(self, x: Tensor, state: MemoryState | None = None) -> tuple[Tensor, MemoryState]:
         """:meth:`forward` without CUDA graphs."""
         batch = x.shape[0]
         if state is None:
             state = self.init_state(batch, x.device)
-        elif state.batch_size != batch:
-            raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
+        else:
+            check_state(state, self.signature())
+            if state.batch_size != batch:
+                raise ValueError(f"state is for batch size {state.batch_size} but x has batch size {batch}")
         new, conv_cache = self.project(x, state.conv)
         if state.pending_tokens == 0:  # in the state's dtype, as a concatenation would give (fp32 under autocast)
             seq = {n: t.to(state.pending[n].dtype) for n, t in new.items()}
@@ -204,6 +228,7 @@ class NeuralMemory(nn.Module):
             momentum={n: s.unflatten(0, (batch, -1)) for n, s in result.momentum.items()},
             pending={n: t[:, total - keep :] for n, t in seq.items()},
             conv=conv_cache,
+            signature=self.signature(),
         )
         new_state.stats = self._stats(
             new, new_state, result.surprise, state, wrote=total >= self.config.chunk_size
@@ -217,6 +242,8 @@ class NeuralMemory(nn.Module):
         """Diagnostics as detached tensors (no host synchronisation). A call that completed no chunk left the
         weights as they were, so their norms and the last surprise are carried over rather than recomputed
         (this keeps token-by-token decoding cheap)."""
+        if new["lr"].shape[1] == 0:  # no tokens: nothing to average, and nothing changed
+            return dict(before.stats)
         stats = {"theta": new["lr"].mean(), "eta": new["mom"].mean(), "alpha": new["forget"].mean()}
         if not wrote and "weight_norm" in before.stats:
             return stats | {n: before.stats[n] for n in ("surprise_norm", "weight_norm", "momentum_norm")}

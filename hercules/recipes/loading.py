@@ -16,29 +16,12 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from hercules.recipes.schema import Recipe
+from hercules.recipes.yaml_input import RecipeError, parse_yaml, read_yaml, short_repr
 
-
-class RecipeError(ValueError):
-    """A recipe that cannot be read or validated; the message has one line per problem, no traceback needed."""
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise RecipeError(f"{path}: no such recipe file (see `hercules recipe list`)")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise RecipeError(f"{path}{where}: invalid YAML: {getattr(err, 'problem', err)}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a YAML mapping of sections, got {type(data).__name__}")
-    return data
+__all__ = ["RecipeError", "apply_overrides", "format_error", "load_recipe", "read_yaml", "validate_recipe"]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -74,8 +57,8 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 def _parse_value(text: str) -> Any:
     """A --set value as YAML, with ``3e-4`` read as a number (YAML 1.1 wants ``3.0e-4``)."""
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = parse_yaml(text, "--set")
+    except RecipeError:
         return text
     if isinstance(value, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+", value.strip()):
         return float(value)
@@ -116,52 +99,69 @@ def _kinds(model: type[BaseModel]) -> tuple[Any, ...]:
     return typing.get_args(field.annotation) if field is not None else ()
 
 
+MAX_LINES = 20  # problems listed per recipe; the rest are counted
+MAX_LINE = 400  # characters per problem line
+
+
 def format_error(err: ValidationError, source: str = "recipe") -> str:
-    """One line per problem: field path, what is wrong, the bad value, what is allowed."""
-    lines = []
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        path = ".".join(str(p) for p in loc) or "(top level)"
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            allowed = allowed_fields(loc[:-1]) or []
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            hint += f"; allowed: {', '.join(allowed)}" if allowed else ""
-            lines.append(f"{source}: {path}: unknown field{hint}")
-        elif e["type"] == "missing":
-            lines.append(f"{source}: {path}: required field is missing")
-        else:
-            bad = repr(e.get("input"))
-            got = f" (got {bad})" if "input" in e and not isinstance(e["input"], dict) and bad not in msg else ""
-            lines.append(f"{source}: {path}: {msg}{got}")
+    """One line per problem: field path, what is wrong, the bad value (shortened), what is allowed."""
+    lines = [_problem_line(e, source)[:MAX_LINE] for e in err.errors()[:MAX_LINES]]
+    if err.error_count() > MAX_LINES:
+        lines.append(f"{source}: ... and {err.error_count() - MAX_LINES} more problems")
     return "\n".join(lines)
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Read, override and validate a recipe; raises :class:`RecipeError` with a readable message."""
+def _problem_line(e: Any, source: str) -> str:
+    loc = tuple(e["loc"])
+    path = ".".join(short_repr(p, 40) if not isinstance(p, (str, int)) else str(p)[:40] for p in loc)
+    path = path or "(top level)"
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        allowed = allowed_fields(loc[:-1]) or []
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint += f"; allowed: {', '.join(allowed)}" if allowed else ""
+        return f"{source}: {path}: unknown field{hint}"
+    if e["type"] == "missing":
+        return f"{source}: {path}: required field is missing"
+    bad = short_repr(e.get("input"))
+    got = f" (got {bad})" if "input" in e and not isinstance(e["input"], dict) and bad not in msg else ""
+    return f"{source}: {path}: {msg}{got}"
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, plugins: bool = True) -> Recipe:
+    """Read, override and validate a recipe; raises :class:`RecipeError` with a readable message.
+
+    ``plugins=False`` does not import the modules listed under ``plugins:`` (importing runs their code); a
+    component they would register is then an unknown kind.
+    """
     data = apply_overrides(read_yaml(path), overrides or [])
-    return validate_recipe(data, source=str(path))
+    return validate_recipe(data, source=str(path), plugins=plugins)
 
 
 def import_plugins(data: dict[str, Any], source: str = "recipe") -> None:
     """Import the modules listed under ``plugins`` (their components register themselves on import)."""
     modules = data.get("plugins") or []
     if not isinstance(modules, list) or not all(isinstance(m, str) for m in modules):
-        raise RecipeError(f"{source}: plugins = {modules!r}: expected a list of module names, e.g. [my_package.memory]")
+        raise RecipeError(f"{source}: plugins = {short_repr(modules)}: expected a list of module names, e.g. "
+                          "[my_package.memory]")
     for name in modules:
         try:
             importlib.import_module(name)
         except Exception as err:  # noqa: BLE001 - any import failure is the recipe's problem to report
             raise RecipeError(
-                f"{source}: plugins: cannot import {name!r} ({type(err).__name__}: {err}); install the package that "
-                f"provides it or put its folder on PYTHONPATH"
+                f"{source}: plugins: cannot import {short_repr(name)} ({type(err).__name__}: "
+                f"{str(err)[:MAX_LINE]}); install the package that provides it or put its folder on PYTHONPATH"
             ) from None
 
 
-def validate_recipe(data: dict[str, Any], source: str = "recipe") -> Recipe:
-    import_plugins(data, source)
+def validate_recipe(data: dict[str, Any], source: str = "recipe", plugins: bool = True) -> Recipe:
+    """``data`` as a :class:`Recipe` (importing its plugins first unless ``plugins`` is false)."""
+    if plugins:
+        import_plugins(data, source)
     try:
         return Recipe.model_validate(data)
     except ValidationError as err:
         raise RecipeError(format_error(err, source)) from None
+    except RecursionError:
+        raise RecipeError(f"{source}: nested too deeply to validate") from None

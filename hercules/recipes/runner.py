@@ -215,6 +215,10 @@ def _compare_twins(recipe: Recipe, summary: dict[str, Any], twins: dict[str, dic
         named |= {name: twin["recall"]["as_trained"] for name, twin in twins.items() if "recall" in twin}
         chance = f"chance {100 * summary['recall']['chance']:.1f}%"
         console.print(recall_table(named, f"{recipe.name}: recall accuracy (%), {chance}"))
+        from hercules.evaluation.comparison_plot import recall_figure, write_figure
+
+        figure = recall_figure(named, summary["recall"]["chance"], str(recipe.run_dir()))
+        summary["recall_figure"] = str(write_figure(figure, recipe.run_dir() / "recall.png"))
     if "evaluation" in summary:
         evaluation = summary["evaluation"]
         named = {"model": next(v for k, v in evaluation.items() if k != "backbone")}

@@ -21,14 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from hercules.data.fineweb import TextData
 from hercules.data.loaders import BabilongData
-from hercules.evaluation.settings import EvalSettings
+from hercules.evaluation.settings import MAX_SAMPLES, MAX_SEED, EvalSettings, check_lengths, check_tasks
 from hercules.injection.config import AugmentConfig
 from hercules.injection.peft import PeftSettings
 from hercules.training.config import TrackingSettings, TrainingSettings
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class BackboneSettings(_Section):
@@ -42,6 +42,20 @@ class BackboneSettings(_Section):
         "float32", description="weight dtype when loading (float32 on CPU; mixed precision is training.precision)"
     )
 
+    @field_validator("name")
+    @classmethod
+    def _known_tiny(cls, name: str) -> str:
+        if name.startswith("tiny:"):
+            from hercules.backbones.names import TINY_FAMILIES as FAMILIES
+
+            family = name.removeprefix("tiny:")
+            if family not in FAMILIES:
+                raise ValueError(f"unknown tiny model family {family!r}; valid choices: "
+                                 f"{', '.join(f'tiny:{f}' for f in FAMILIES)}")
+        if not name.strip():
+            raise ValueError("the backbone name is empty; give a hub id, a model folder or a built-in name")
+        return name
+
 
 class BabilongTrainData(_Section):
     """Question answering on BABILong training samples; the loss is on the answer tokens by default."""
@@ -49,9 +63,9 @@ class BabilongTrainData(_Section):
     kind: Literal["babilong"] = "babilong"
     source: BabilongData = Field(default_factory=BabilongData, description="where the samples come from")
     tasks: list[str] = Field(["qa1"], description="BABILong tasks to train on (qa1..qa20)")
-    lengths: list[str] = Field(["0k"], description="context lengths of the training samples")
-    samples: int = Field(200, ge=1, description="training samples per task and length")
-    val_samples: int = Field(20, ge=0, description="held-out samples per task and length for the validation loss")
+    lengths: list[str] = Field(["0k"], description="context lengths of the training samples (0k, 1k, 2k, 4k ... 128k)")
+    samples: int = Field(200, ge=1, le=MAX_SAMPLES, description="training samples per task and length")
+    val_samples: int = Field(20, ge=0, le=MAX_SAMPLES, description="held-out samples per task and length for the validation loss")
     answer: Literal["target", "sentence"] = Field(
         "target",
         description="what the model learns to reply: the bare target ('garden'), or the sentence the location "
@@ -66,12 +80,15 @@ class BabilongTrainData(_Section):
         "attention never sees the context (needs training.segments; must equal evaluation.segment_length)"
     )
 
+    _tasks = field_validator("tasks")(classmethod(lambda cls, tasks: check_tasks(tasks)))
+    _lengths = field_validator("lengths")(classmethod(lambda cls, lengths: check_lengths(lengths)))
+
 
 class LanguageModelData(TextData):
     """Language modelling on FineWeb-Edu (streamed) or local text files, packed into fixed-length blocks."""
 
     kind: Literal["lm"] = "lm"
-    val_blocks: int = Field(100, ge=0, description="validation blocks, taken before the num_blocks training blocks")
+    val_blocks: int = Field(100, ge=0, le=1_000_000, description="validation blocks, taken before the num_blocks training blocks")
 
 
 class RecallTrainData(_Section):
@@ -115,7 +132,7 @@ class Recipe(_Section):
 
     name: str = Field(description="run name; the run folder is output_dir/name")
     description: str = Field("", description="what the recipe is for")
-    seed: int = Field(0, description="seed of model initialisation, data order and sampling")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of model initialisation, data order and sampling")
     output_dir: Path = Field(Path("runs"), description="folder under which the run folder is created")
     plugins: list[str] = Field(
         [], description="Python modules imported before the rest of the recipe is validated, so that the "

@@ -53,6 +53,46 @@ class MicroBatchStream:
         return order[pos * self.batch_size : (pos + 1) * self.batch_size].tolist()
 
 
+class LayoutBatchStream:
+    """:class:`MicroBatchStream` for segmented items: every micro-batch holds items of one segment layout.
+
+    Epoch ``e`` (generator seeded with ``seed + e``) shuffles each layout's items, cuts them into full micro-batches
+    (a layout's incomplete last one is dropped) and shuffles the micro-batches of all layouts together, so layouts
+    mix over the epoch while each micro-batch stays collatable. ``layouts[i]`` is item ``i``'s layout key.
+    """
+
+    def __init__(self, layouts: Sequence[Any], batch_size: int, seed: int) -> None:
+        groups: dict[Any, list[int]] = {}
+        for i, key in enumerate(layouts):
+            groups.setdefault(key, []).append(i)
+        self.groups = [torch.tensor(members) for members in groups.values()]
+        self.batch_size, self.seed = batch_size, seed
+        self.batches_per_epoch = sum(len(g) // batch_size for g in self.groups)
+        if self.batches_per_epoch == 0:
+            raise ValueError(
+                f"no segment layout has training.batch_size={batch_size} items; lower the batch size or add data"
+            )
+        self._epoch, self._batches = -1, []
+
+    def indices(self, g: int) -> list[int]:
+        epoch, pos = divmod(g, self.batches_per_epoch)
+        if epoch != self._epoch:
+            gen = torch.Generator().manual_seed(self.seed + epoch)
+            batches = []
+            for members in self.groups:
+                order = members[torch.randperm(len(members), generator=gen)]
+                full = len(order) // self.batch_size * self.batch_size
+                batches += list(order[:full].split(self.batch_size))
+            self._batches = [batches[i].tolist() for i in torch.randperm(len(batches), generator=gen)]
+            self._epoch = epoch
+        return self._batches[pos]
+
+
+def layout_key(item: Mapping[str, Any]) -> tuple[int, ...]:
+    """What items must share to go in one micro-batch: every segment length but the last."""
+    return tuple(item["segment_lengths"][:-1])
+
+
 def _as_ids(value: Any) -> torch.Tensor:
     return value.detach().to(torch.long).flatten() if isinstance(value, torch.Tensor) else torch.tensor(value)
 

@@ -11,13 +11,15 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+_Beta = Annotated[float, Field(ge=0, lt=1)]
+
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class ScheduleSettings(_Section):
@@ -101,7 +103,7 @@ class TrainingSettings(_Section):
     weight_decay: float = Field(
         0.0, ge=0, description="AdamW weight decay (never applied to biases and norms)"
     )
-    betas: tuple[float, float] = Field((0.9, 0.999), description="AdamW betas")
+    betas: tuple[_Beta, _Beta] = Field((0.9, 0.999), description="AdamW betas, each in [0, 1)")
     eps: float = Field(1e-8, gt=0, allow_inf_nan=False, description="AdamW epsilon")
     max_grad_norm: float | None = Field(
         1.0, gt=0, description="clip the global gradient norm (null: no clipping)"

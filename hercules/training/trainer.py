@@ -27,7 +27,14 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from hercules.backbones.compat import enable_activation_checkpointing
-from hercules.training.batches import MicroBatchStream, collate, count_target_tokens, segment_lengths
+from hercules.training.batches import (
+    LayoutBatchStream,
+    MicroBatchStream,
+    collate,
+    count_target_tokens,
+    layout_key,
+    segment_lengths,
+)
 from hercules.training.checkpoint import CheckpointManager, load_trainable_state, trainable_state
 from hercules.training.config import TrackingSettings, TrainingSettings
 from hercules.training.guards import WeightFingerprint, idle_run_warnings, nonfinite_parameters
@@ -84,7 +91,7 @@ class Trainer:
         self.eval_fn, self.diagnostics_fn = eval_fn, diagnostics_fn
         self.world, self.rank = self.acc.num_processes, self.acc.process_index
         _check_segmented(settings, self.train_items, self.val_items)
-        self._streams: dict[int | None, tuple[list[int], MicroBatchStream]] = {}
+        self._streams: dict[int | None, tuple[list[int], MicroBatchStream | LayoutBatchStream]] = {}
         self.stream = self._stream(None)[1]
         self.total_steps = settings.max_steps or math.ceil(
             settings.epochs * self.stream.batches_per_epoch / (settings.grad_accumulation * self.world)
@@ -133,7 +140,7 @@ class Trainer:
         logger.info("resumed from %s at step %d", folder, self.state.step)
 
     # ---- one optimizer step ------------------------------------------------------------------------------
-    def _stream(self, max_segments: int | None) -> tuple[list[int], MicroBatchStream]:
+    def _stream(self, max_segments: int | None) -> tuple[list[int], MicroBatchStream | LayoutBatchStream]:
         """The items allowed under a curriculum stage (all for ``None``) and their micro-batch stream."""
         if max_segments not in self._streams:
             pool = [
@@ -144,7 +151,12 @@ class Trainer:
                 raise ValueError(f"training.segments.curriculum: no training item has at most {max_segments} "
                                  "segments; raise max_segments or add shorter items")
             seed = self.seed + (0 if max_segments is None else 7919 * max_segments)
-            self._streams[max_segments] = pool, MicroBatchStream(len(pool), self.settings.batch_size, seed)
+            if self.settings.segments is None:
+                stream = MicroBatchStream(len(pool), self.settings.batch_size, seed)
+            else:  # a micro-batch must share one segment layout
+                layouts = [layout_key(self.train_items[j]) for j in pool]
+                stream = LayoutBatchStream(layouts, self.settings.batch_size, seed)
+            self._streams[max_segments] = pool, stream
         return self._streams[max_segments]
 
     def _micro_batch(self, step: int, i: int) -> dict[str, Any]:
@@ -216,8 +228,10 @@ class Trainer:
         model.eval()
         total = torch.zeros(2, device=self.acc.device, dtype=torch.float64)
         shard = self.val_items[self.rank :: self.world]
-        for start in range(0, len(shard), self.settings.batch_size):
-            batch = self._to_batch(shard[start : start + self.settings.batch_size])
+        if self.settings.segments is not None:  # batches of one layout each
+            shard = sorted(shard, key=layout_key)
+        for chunk in _batches_of(shard, self.settings.batch_size, self.settings.segments is not None):
+            batch = self._to_batch(chunk)
             with self.acc.autocast():
                 loss = self._loss(model, batch).double()
             n = count_target_tokens(batch["labels"])
@@ -398,6 +412,16 @@ class Trainer:
 
     def unwrapped_model(self) -> torch.nn.Module:
         return self.acc.unwrap_model(self.model)
+
+
+def _batches_of(items: Sequence[Item], size: int, by_layout: bool) -> list[Sequence[Item]]:
+    """Consecutive batches of at most ``size`` items; with ``by_layout``, a batch never spans two layouts."""
+    batches: list[list[Item]] = []
+    for item in items:
+        if not batches or len(batches[-1]) == size or (by_layout and layout_key(batches[-1][0]) != layout_key(item)):
+            batches.append([])
+        batches[-1].append(item)
+    return batches
 
 
 def _check_segmented(settings: TrainingSettings, train: Sequence[Item], val: Sequence[Item]) -> None:

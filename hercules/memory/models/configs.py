@@ -20,8 +20,8 @@ class MLPMemoryConfig(PluginConfig):
     """A residual MLP memory (the Titans default)."""
 
     kind: Literal["mlp"] = "mlp"
-    depth: int = Field(2, ge=1, description="Number of weight matrices; 1 is a residual linear map.")
-    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
+    depth: int = Field(2, ge=1, le=64, description="Number of weight matrices; 1 is a residual linear map.")
+    expansion: float = Field(2.0, gt=0, le=64, description="Hidden width as a multiple of the head size.")
     activation: Literal["gelu", "silu", "relu", "tanh"] = Field("gelu", description="Hidden nonlinearity.")
     residual: bool = Field(True, description="Add the input to the output (M(x) = x + MLP(x)).")
 
@@ -39,7 +39,7 @@ class SwiGLUMemoryConfig(PluginConfig):
     """A gated MLP memory, as in the feed-forward blocks of Llama-family models."""
 
     kind: Literal["swiglu"] = "swiglu"
-    expansion: float = Field(2.0, gt=0, description="Hidden width as a multiple of the head size.")
+    expansion: float = Field(2.0, gt=0, le=64, description="Hidden width as a multiple of the head size.")
     residual: bool = Field(True, description="Add the input to the output.")
 
 
