@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+import torch
+
+if not torch.cuda.is_available():
+    # Triton decides between compiling and interpreting when a kernel is defined, and peft and titans-pytorch
+    # import it while the tests are collected. On a machine without CUDA no Triton kernel can run compiled, so its
+    # interpreter is switched on for the whole run: tests/test_triton_chunk.py runs the memory's kernels with it,
+    # and nothing else launches Triton kernels there. On a CUDA machine nothing changes (the kernels compile, and
+    # tests/test_triton_cuda.py runs them).
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,36 @@ def test_kernel_count_leaves_out_views_and_counts_each_computing_operator():
     assert bench.count_kernels(step, "cpu") == 4
 
 
+def test_model_flops_and_device_peaks():
+    from hercules.bench._flops import memory_flops_per_token, peak_tflops
+
+    # d = 256, h = 512: projections 8·256² and the chunk loop 18·256·512 per token forward, three times that trained
+    assert memory_flops_per_token(256) == 3 * (8 * 256**2 + 18 * 256 * 512)
+    assert memory_flops_per_token(256, heads=4) == 3 * (8 * 256**2 + 4 * 18 * 64 * 128)
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 67.0
+    assert peak_tflops("NVIDIA H200", "bf16") == 989.4
+    assert peak_tflops("Some Other GPU") is None
+
+
+def test_segment_workload_carries_the_state_through_one_backward(monkeypatch):
+    calls = []
+    real_build = bench._build
+
+    def build(*args):
+        layer, call = real_build(*args)
+
+        def traced(x, state):
+            calls.append((x.shape[1], state is None))
+            return call(x, state)
+
+        return layer, traced
+
+    monkeypatch.setattr(bench, "_build", build)
+    bench.measure("fast", 32, 16, 8, min_seconds=0.0, max_steps=1, segments=4)
+    # warm-up (16 tokens), full-size warm-up and one timed step: 4 calls each, a fresh state only at the first
+    assert calls == [(4, True), (4, False), (4, False), (4, False)] + [(8, True), (8, False), (8, False), (8, False)] * 2
+
+
 IMPORTTIME = """import time: self [us] | cumulative | imported package
 import time:       100 |        150 |   _io
 import time:       300 |        300 | encodings

@@ -8,6 +8,11 @@ MAC, MAL and MAG with memory in two decoder layers), in one run:
 - ``decode``: time per generated token with the KV cache (greedy ``generate`` of N tokens after a short
   prompt, minus the time of generating one token, divided by N − 1).
 
+With ``--segments N`` each variant also runs segment training (``segments``): ``N`` segments of ``T`` tokens
+(``--segment-length``) with the memory state carried (not detached), the loss summed over all of them and one
+backward; the backbone runs the same segments independently. ``--backend`` picks the memory's chunk loop
+(``MemoryConfig.backend``: auto, torch or triton).
+
 Variants are measured in interleaved rounds (backbone, MAC, MAL, MAG, backbone, ...) and the median is
 reported, so that load from other processes hits all of them alike; ratios are against the backbone of the same
 run. Targets: step ≤ 1.3× and decode ≤ 1.15× the backbone.
@@ -31,7 +36,7 @@ from torch import nn
 
 VARIANTS = ("backbone", "mac", "mac-out", "mal", "mag")
 INJECTIONS = {"mac-out": {"kind": "mac", "write": "attention_output"}}  # MAC writing the attention output
-TARGETS = {"step": 1.3, "decode": 1.15}
+TARGETS = {"step": 1.3, "decode": 1.15, "segments": 1.2}
 
 
 @dataclass(frozen=True)
@@ -120,6 +125,23 @@ def step_fn(model: nn.Module, ids: torch.Tensor) -> Callable[[], None]:
     return step
 
 
+def segments_fn(model: nn.Module, ids: torch.Tensor, length: int, memory: bool) -> Callable[[], None]:
+    """Segment training on ``ids`` in segments of ``length``: the memory carried through one backward."""
+    from hercules.injection.segments import segmented_forward
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        with _precision():
+            if memory:
+                loss = segmented_forward(model, ids, length, labels=ids).loss
+            else:
+                windows = ids.split(length, dim=1)
+                loss = sum(model(w, labels=w, use_cache=False).loss for w in windows) / len(windows)
+        loss.backward()
+
+    return step
+
+
 def decode_fns(model: nn.Module, prompt: torch.Tensor, new_tokens: int) -> tuple[Callable, Callable]:
     def generate(n: int) -> Callable[[], None]:
         @torch.no_grad()
@@ -132,8 +154,11 @@ def decode_fns(model: nn.Module, prompt: torch.Tensor, new_tokens: int) -> tuple
     return generate(1), generate(new_tokens)
 
 
-def measure(setting: Setting, rounds: int, memory: dict) -> dict[str, dict[str, float]]:
-    """Median step and per-token decode seconds of every variant, measured in interleaved rounds."""
+def measure(
+    setting: Setting, rounds: int, memory: dict, segments: int = 0, segment_length: int = 256
+) -> dict[str, dict[str, float]]:
+    """Median step and per-token decode seconds of every variant (and with ``segments`` the segment-training
+    step), measured in interleaved rounds."""
     models = {v: build_variant(setting.name, v, memory).to(_device) for v in VARIANTS}
     vocab = models["backbone"].config.vocab_size
     gen = torch.Generator().manual_seed(0)
@@ -141,8 +166,12 @@ def measure(setting: Setting, rounds: int, memory: dict) -> dict[str, dict[str, 
     prompt = ids[:1, : setting.prompt_len]
     steps = {v: step_fn(m.train(), ids) for v, m in models.items()}
     decodes = {v: decode_fns(m, prompt, setting.new_tokens) for v, m in models.items()}
+    long_ids = torch.randint(3, min(vocab, 250), (setting.batch, segments * segment_length), generator=gen)
+    segs = {v: segments_fn(m, long_ids.to(_device), segment_length, v != "backbone") for v, m in models.items()}
     for v in VARIANTS:  # warm-up
         steps[v]()
+        if segments:
+            segs[v]()
         models[v].eval()
         decodes[v][1]()
     samples: dict[str, dict[str, list[float]]] = {v: {"step": [], "decode": []} for v in VARIANTS}
@@ -150,6 +179,8 @@ def measure(setting: Setting, rounds: int, memory: dict) -> dict[str, dict[str, 
         for v in VARIANTS:
             models[v].train()
             samples[v]["step"].append(_timed(steps[v]))
+            if segments:
+                samples[v].setdefault("segments", []).append(_timed(segs[v]))
             models[v].eval()
             one, many = decodes[v]
             per_token = (_timed(many) - _timed(one)) / (setting.new_tokens - 1)
@@ -166,19 +197,22 @@ def render(results: dict[str, dict[str, dict[str, float]]], settings: dict[str, 
     table.caption = (
         f"device: {_device}, {precision}, clock: {_clock.__name__}, torch threads: {torch.get_num_threads()}"
     )
-    for column in ("backbone", "step / decode", "variant", "step ms", "step ×", "decode ms/token", "decode ×"):
+    segments = any("segments" in r for per_variant in results.values() for r in per_variant.values())
+    columns = ["backbone", "step / decode", "variant", "step ms", "step ×", "decode ms/token", "decode ×"]
+    columns += ["segments ms", "segments ×"] if segments else []
+    for column in columns:
         table.add_column(column, justify="right" if "ms" in column or "×" in column else "left")
     for name, per_variant in results.items():
         s = settings[name]
         base = per_variant["backbone"]
         for v, r in per_variant.items():
-            ratio = {k: r[k] / base[k] for k in ("step", "decode")}
+            ratio = {k: r[k] / base[k] for k in TARGETS if k in r}
             mark = {k: "" if v == "backbone" else (" ✓" if ratio[k] <= TARGETS[k] else " ✗") for k in ratio}
-            table.add_row(
-                name, f"B{s.batch} T{s.seq_len} / {s.new_tokens} tok", v,
-                f"{r['step'] * 1e3:.1f}", f"{ratio['step']:.2f}{mark['step']}",
-                f"{r['decode'] * 1e3:.2f}", f"{ratio['decode']:.2f}{mark['decode']}",
-            )
+            cells = [f"{r['step'] * 1e3:.1f}", f"{ratio['step']:.2f}{mark['step']}"]
+            cells += [f"{r['decode'] * 1e3:.2f}", f"{ratio['decode']:.2f}{mark['decode']}"]
+            if segments:
+                cells += [f"{r['segments'] * 1e3:.1f}", f"{ratio['segments']:.2f}{mark['segments']}"]
+            table.add_row(name, f"B{s.batch} T{s.seq_len} / {s.new_tokens} tok", v, *cells)
     Console(width=120).print(table)
 
 
@@ -192,6 +226,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--chunk-size", type=int, default=16, help="memory chunk size")
     parser.add_argument("--heads", type=int, default=4, help="memory heads (each of size hidden / heads)")
+    parser.add_argument(
+        "--segments", type=int, default=0, help="also time segment training over this many segments (0: off)"
+    )
+    parser.add_argument("--segment-length", type=int, default=256, help="tokens per segment for --segments")
+    parser.add_argument(
+        "--backend", choices=("auto", "torch", "triton"), default="auto", help="the memory's chunk-loop backend"
+    )
     parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (timings synchronise the device)")
     parser.add_argument(
@@ -215,8 +256,12 @@ def main(argv: list[str] | None = None) -> None:
     _autocast = torch.bfloat16 if args.precision == "bf16" else None
     if _device.type == "cuda" and args.clock == "process":
         parser.error("--clock process measures host CPU time; use --clock wall with --device cuda")
-    memory = {"chunk_size": args.chunk_size, "heads": args.heads, "cuda_graphs": args.cuda_graphs}
-    results = {name: measure(SETTINGS[name], args.rounds, memory) for name in args.models}
+    memory = {
+        "chunk_size": args.chunk_size, "heads": args.heads, "cuda_graphs": args.cuda_graphs, "backend": args.backend
+    }
+    results = {
+        name: measure(SETTINGS[name], args.rounds, memory, args.segments, args.segment_length) for name in args.models
+    }
     render(results, SETTINGS)
     if args.json:
         payload = {"settings": {n: asdict(SETTINGS[n]) for n in args.models}, "memory": memory,

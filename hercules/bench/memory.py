@@ -2,7 +2,9 @@
 
 Compared, for each configuration (B = 2, T, d, chunk size c, a depth-2 MLP memory with expansion 2):
 
-- ``fast``: Hercules' chunked path;
+- ``fast``: Hercules' chunked path in torch (``MemoryConfig(backend="torch")``);
+- ``triton``: the same chunk loop as fused Triton kernels (``backend="triton"``: one launch forward, one backward
+  per call; CUDA only, or Triton's interpreter);
 - ``fast-compile``: the same with ``MemoryConfig(compile=True)`` (``torch.compile`` of the per-chunk step; asked
   for with ``--compile`` or by naming it in ``--impls``);
 - ``fast-graph`` (CUDA only, measured by default there): the fast path replayed as CUDA graphs
@@ -18,6 +20,11 @@ is reset between them), which saves the start-up of a process per row. The table
 path measured in the same run. Peak memory is what the full-size steps add on top of the
 memory in use after a short warm-up step: the CUDA allocator's peak on GPU, the resident-set high-water mark
 (``VmHWM``) on CPU.
+
+``--segments N`` measures segment training instead: each step runs the sequence as ``N`` calls with the memory
+state carried from one to the next (not detached), then one backward through all of them; ``--configs 2048:64:16
+--segments 8`` is 8 segments of 256. On CUDA the table adds the model TFLOP/s of each row and its fraction of the
+device's float32 peak (:mod:`hercules.bench._flops`).
 
 Run: ``python -m hercules.bench.memory`` (``--quick`` for a smaller grid, ``--device cuda``, ``--compile``).
 """
@@ -37,7 +44,9 @@ from statistics import median
 
 import torch
 
-IMPLS = ("fast", "fast-compile", "fast-graph", "naive", "titans", "titans-bs")
+from hercules.bench._flops import memory_flops_per_token, peak_tflops
+
+IMPLS = ("fast", "fast-compile", "fast-graph", "triton", "naive", "titans", "titans-bs")
 BATCH = 2
 
 
@@ -55,7 +64,7 @@ def _peak_rss_bytes() -> int:
 
 
 def _build(impl: str, dim: int, chunk: int, device: str):
-    """A layer and a function ``x → y`` for one implementation."""
+    """A layer and a function ``(x, state) → (y, state)`` for one implementation (``state`` ``None`` at first)."""
     if impl.startswith("titans"):
         from titans_pytorch import NeuralMemory as TitansMemory
 
@@ -65,7 +74,7 @@ def _build(impl: str, dim: int, chunk: int, device: str):
             batch_size=chunk if impl == "titans-bs" else None,
             default_model_kwargs={"depth": 2, "expansion_factor": 2.0},
         ).to(device)
-        return layer, lambda x: layer(x)[0]
+        return layer, lambda x, state: layer(x, state=state)
     from hercules.memory import MemoryConfig, NeuralMemory
 
     if impl == "fast-graph" and not device.startswith("cuda"):
@@ -76,9 +85,16 @@ def _build(impl: str, dim: int, chunk: int, device: str):
         implementation="naive" if impl == "naive" else "chunked",
         compile=impl == "fast-compile",
         cuda_graphs=impl == "fast-graph",  # the layer captures once per input shape and replays
+        backend="triton" if impl == "triton" else "torch",
     )
     layer = NeuralMemory(dim, config).to(device)
-    return layer, lambda x: layer(x)[0]
+    if impl == "triton":
+        from hercules.memory.backend import triton_spec
+        from hercules.ops.triton_chunk import supports
+
+        if not supports(triton_spec(layer.model), dict(layer.model.initial)):
+            raise ValueError(f"the Triton kernels do not support d={dim} (the torch path would run)")
+    return layer, lambda x, state: layer(x, state)
 
 
 # Operators that only make views, read metadata or dispatch to others: not counted as kernels on CPU.
@@ -122,16 +138,25 @@ def measure(
     max_steps: int = 20,
     clock: str = "wall",
     count_ops: bool = False,
+    segments: int = 1,
 ) -> dict:
     """Tokens/s of forward + backward and peak memory (MiB) of one configuration, in this process, and with
-    ``count_ops`` the kernels one step launches (:func:`count_kernels`, after the timed steps).
+    ``count_ops`` the kernels one step launches (:func:`count_kernels`, after the timed steps). With
+    ``segments`` > 1 a step is that many calls, the state carried, and one backward.
 
     ``clock="process"`` divides by the process's CPU time instead of wall time: on a shared machine that is
     what stays comparable between runs (with one thread it is the single-core throughput).
     """
     torch.manual_seed(0)
-    layer, forward = _build(impl, dim, chunk, device)
+    layer, call = _build(impl, dim, chunk, device)
     x = torch.randn(BATCH, seq, dim, device=device)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        ys, state = [], None
+        for piece in x.chunk(segments, dim=1):
+            y, state = call(piece, state)
+            ys.append(y)
+        return torch.cat(ys, dim=1)
 
     def step() -> None:
         forward(x).square().mean().backward()
@@ -167,7 +192,7 @@ def _run_worker(impl: str, configs: list[tuple[int, int, int]], args: argparse.N
     """Measure ``configs`` of ``impl`` in a fresh process; one error row per configuration if it fails."""
     cmd = [sys.executable, "-m", "hercules.bench.memory", "--worker", impl, *(f"{t}:{d}:{c}" for t, d, c in configs)]
     cmd += ["--device", args.device, "--threads", str(args.threads), "--seconds", str(args.seconds)]
-    cmd += ["--clock", args.clock] + (["--count-ops"] if args.count_ops else [])
+    cmd += ["--clock", args.clock, "--segments", str(args.segments)] + (["--count-ops"] if args.count_ops else [])
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout * len(configs))
     except subprocess.TimeoutExpired:
@@ -202,9 +227,9 @@ def run(args: argparse.Namespace) -> list[dict]:
     """All rows, ordered by configuration then implementation; with several rounds, each row is the median."""
     from rich.progress import track
 
-    impls = args.impls or [i for i in IMPLS if i not in ("fast-compile", "fast-graph")]
+    impls = args.impls or [i for i in IMPLS if i not in ("fast-compile", "fast-graph", "triton")]
     if args.impls is None and args.device.startswith("cuda"):
-        impls = ["fast", "fast-graph", *impls[1:]]
+        impls = ["fast", "fast-graph", "triton", *impls[1:]]
     impls = list(dict.fromkeys([*impls, *(["fast-compile"] if args.compile else [])]))
     configs = args.configs or grid(args.quick)
     wanted = {impl: [c for c in configs if impl != "naive" or c[0] <= args.naive_max_len] for impl in impls}
@@ -229,26 +254,32 @@ def run(args: argparse.Namespace) -> list[dict]:
     ]
 
 
-def table(rows: list[dict], title: str):
+def table(rows: list[dict], title: str, peak: float | None = None):
     """A rich table with the fast path's speed-up and memory ratio against each baseline (and the kernels per
-    step where they were counted)."""
+    step where they were counted; with a device ``peak`` in TFLOP/s, each row's model TFLOP/s and its fraction).
+    """
     from rich.table import Table
 
     fast = {(r["T"], r["d"], r["c"]): r for r in rows if r["impl"] == "fast" and "error" not in r}
     ops = any("ops_per_step" in r for r in rows)
     out = Table(title=title)
     columns = ("impl", "T", "d", "c", "tokens/s", "peak MiB", "fast speed-up ×", "fast / its memory")
-    for col in columns + (("kernels/step",) if ops else ()):
+    columns += ("kernels/step",) if ops else ()
+    columns += ("TFLOP/s", "% of peak") if peak else ()
+    for col in columns:
         out.add_column(col, justify="right")
     for r in rows:
         key = (r["T"], r["d"], r["c"])
         if "error" in r:
-            out.add_row(r["impl"], *map(str, key), "error: " + r["error"][:60], *[""] * (3 + ops))
+            out.add_row(r["impl"], *map(str, key), "error: " + r["error"][:60], *[""] * (len(columns) - 5))
             continue
         ref = fast.get(key)
         speed = f"{ref['tokens_per_s'] / r['tokens_per_s']:.2f}" if ref and r["impl"] != "fast" else ""
         mem = f"{ref['peak_mib'] / max(r['peak_mib'], 1e-9):.2f}" if ref and r["impl"] != "fast" else ""
         extra = (str(r.get("ops_per_step", "")),) if ops else ()
+        if peak:
+            tflops = r["tokens_per_s"] * memory_flops_per_token(r["d"]) / 1e12
+            extra += (f"{tflops:.3f}", f"{100 * tflops / peak:.2f}")
         out.add_row(r["impl"], *map(str, key), f"{r['tokens_per_s']:.0f}", f"{r['peak_mib']:.1f}", speed, mem, *extra)
     return out
 
@@ -296,6 +327,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rounds", type=int, default=1, help="measure every row this many times, interleaved; report medians"
     )
+    parser.add_argument(
+        "--segments", type=int, default=1,
+        help="segment training: each step is this many calls with the state carried, then one backward",
+    )
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -307,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(
                 measure(
                     impl, seq, dim, chunk, args.device, min_seconds=args.seconds, clock=args.clock,
-                    count_ops=args.count_ops,
+                    count_ops=args.count_ops, segments=args.segments,
                 )
             )
         print(json.dumps(rows))
@@ -319,9 +354,16 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     title = f"memory layer, B={BATCH}, {args.device}, {args.threads} threads, {args.clock} clock"
+    if args.segments > 1:
+        title += f", {args.segments} segments per step, state carried"
     if args.rounds > 1:
         title += f", median of {args.rounds} interleaved rounds"
-    Console().print(table(rows, title))
+    peak = None
+    if args.device.startswith("cuda"):
+        name = torch.cuda.get_device_name(torch.device(args.device))
+        peak = peak_tflops(name)
+        title += f", {name}" + (f" (float32 peak {peak} TFLOP/s)" if peak else "")
+    Console(width=160).print(table(rows, title, peak))
 
 
 if __name__ == "__main__":

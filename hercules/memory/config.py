@@ -78,6 +78,12 @@ class MemoryConfig(BaseModel):
         "forward and backward as CUDA graphs, captured once per input shape (hercules.memory.cuda_graphs; the "
         "chunk loop is launch-bound on a GPU). Outputs live in the graph's buffers until the next call.",
     )
+    backend: Literal["auto", "torch", "triton"] = Field(
+        "auto",
+        description="Which code runs the fast path's chunk loop: auto picks the fused Triton kernels on CUDA where "
+        "triton imports and the memory model is supported (a depth-2 mlp), the torch path elsewhere; torch or "
+        "triton forces one (see hercules.memory.backend).",
+    )
     implementation: Literal["chunked", "naive"] = Field(
         "chunked",
         description="chunked: the fast path; naive: the token-by-token reference (slow, for checks).",

@@ -218,6 +218,7 @@ class NeuralMemory(nn.Module):
             naive=self.naive,
             read_from=state.pending_tokens,
             max_grad_norm=self.config.max_grad_norm,
+            backend=self.config.backend,
         )
         y = _from_rows(result.y, batch)
         total = seq["q"].shape[1]

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from hercules.memory.backend import triton_update
 from hercules.memory.models.base import MemoryModel
 from hercules.memory.rules.configs import UPDATE_RULES, register_update_rule  # noqa: F401  (re-exported)
 from hercules.ops import MemoryUpdate, memory_update_chunked, memory_update_naive
@@ -69,13 +70,18 @@ class UpdateRule(nn.Module):
         naive: bool = False,
         read_from: int = 0,
         max_grad_norm: float | None = None,
+        backend: str = "torch",
     ) -> MemoryUpdate:
         """Run the update over ``[N, L, ...]`` rows (rates already flattened to ``[N, L]``); tokens before
         ``read_from`` (pending from an earlier call, and read by it) are written but not read again; each token's
-        gradient is clipped to ``max_grad_norm`` (``MemoryConfig.max_grad_norm``)."""
+        gradient is clipped to ``max_grad_norm`` (``MemoryConfig.max_grad_norm``). ``backend``
+        (``MemoryConfig.backend``) may route the fast path to the Triton kernels (:mod:`hercules.memory.backend`)."""
         args = (model.functional, weights, momentum, q, k, v, rates.lr, rates.mom, rates.forget, chunk_size)
         if naive:
             return memory_update_naive(*args, read_from=read_from, max_grad_norm=max_grad_norm)
+        fused = triton_update(backend, model, *args[1:], read_from=read_from, max_grad_norm=max_grad_norm)
+        if fused is not None:
+            return fused
         return memory_update_chunked(
             *args, read_from=read_from, read_and_gradients=model.read_and_gradients,
             chunk_kernel=model.chunk_kernel, max_grad_norm=max_grad_norm, gradient_norms=model.gradient_norms,
