@@ -56,15 +56,7 @@ def mlp_chunk_forward(
     until the backward.
     """
     n, depth = q.shape[1], len(weights)
-    x = torch.cat([q, k], dim=1)
-    inputs, pre = [x], []  # per layer: its input; per hidden activation: its pre-activation
-    h = x
-    for i, w in enumerate(weights):
-        if i > 0:
-            pre.append(h)
-            h = act.fn(h)
-            inputs.append(h)
-        h = torch.baddbmm(x, h, w) if residual and i == depth - 1 else h @ w
+    h, inputs, pre = mlp_layers(weights, torch.cat([q, k], dim=1), act, residual)
     # ∂‖out − v‖²/∂out = 2 (out − v): the 2 goes on the [N, m, n] token weights, not on a [N, n, d] tensor
     token_weights = 2 * token_weights
     delta = h[:, n:] - v
@@ -77,17 +69,27 @@ def mlp_chunk_forward(
     return h[:, :n], grads, (*pre, *deltas)
 
 
-def mlp_gradient_norms(weights: list[Tensor], k: Tensor, v: Tensor, act: Activation | None, residual: bool) -> Tensor:
-    """``[N, n]`` norms of the keys' per-token gradients ``∇_W ‖M(k_t) − v_t‖²`` over every weight: the gradient of
-    ``W_i`` is the outer product ``a_i,t ⊗ 2δ_i,t``, so its squared norm is ``‖a_i,t‖² ‖2δ_i,t‖²``."""
+def mlp_layers(
+    weights: list[Tensor], x: Tensor, act: Activation | None, residual: bool
+) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """The MLP's forward pass over ``x`` ``[N, n, d]``: its output, each weight's input ``a_i`` and each hidden
+    activation's pre-activation (what the closed-form gradients and their backward need)."""
     depth = len(weights)
-    inputs, pre, h = [k], [], k
+    inputs, pre, h = [x], [], x
     for i, w in enumerate(weights):
         if i > 0:
             pre.append(h)
             h = act.fn(h)
             inputs.append(h)
-        h = torch.baddbmm(k, h, w) if residual and i == depth - 1 else h @ w
+        h = torch.baddbmm(x, h, w) if residual and i == depth - 1 else h @ w
+    return h, inputs, pre
+
+
+def mlp_gradient_norms(weights: list[Tensor], k: Tensor, v: Tensor, act: Activation | None, residual: bool) -> Tensor:
+    """``[N, n]`` norms of the keys' per-token gradients ``∇_W ‖M(k_t) − v_t‖²`` over every weight: the gradient of
+    ``W_i`` is the outer product ``a_i,t ⊗ 2δ_i,t``, so its squared norm is ``‖a_i,t‖² ‖2δ_i,t‖²``."""
+    depth = len(weights)
+    h, inputs, pre = mlp_layers(weights, k, act, residual)
     delta, total = 2 * (h - v), 0
     for i in reversed(range(depth)):
         total = total + inputs[i].pow(2).sum(-1) * delta.pow(2).sum(-1)
