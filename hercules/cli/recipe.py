@@ -105,7 +105,8 @@ GPU_TOKENS = 1_000_000
 
 def recipe_needs(recipe: Recipe) -> list[str]:
     """What a recipe needs beyond an offline CPU: ``hub`` (a model or data set from the Hugging Face hub, or its
-    local cache) and ``GPU`` (language-model training on at least a million tokens)."""
+    local cache) and ``GPU`` (training on at least a million tokens: language-model blocks, or BABILong samples
+    counted at their longest length)."""
     name = recipe.backbone.name
     hub = not (name in OFFLINE_BACKBONES or name.startswith("tiny:") or Path(name).is_dir())
     data = recipe.data
@@ -119,6 +120,12 @@ def recipe_needs(recipe: Recipe) -> list[str]:
         blocks = data.num_blocks if s.max_steps is None else min(data.num_blocks, s.max_steps * s.batch_size
                                                                  * s.grad_accumulation)
         gpu = blocks * data.block_size >= GPU_TOKENS
+    elif recipe.training is not None and data is not None and data.kind == "babilong" and recipe.training.max_steps:
+        from hercules.data.babilong import length_tokens
+
+        s = recipe.training
+        longest = max(max(length_tokens(n) for n in data.lengths), 256)  # a 0k story and its prompt: ~256 tokens
+        gpu = s.max_steps * s.batch_size * s.grad_accumulation * longest >= GPU_TOKENS
     return [need for need, yes in (("hub", hub), ("GPU", gpu)) if yes]
 
 
