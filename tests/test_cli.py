@@ -94,6 +94,7 @@ def test_list_fits_80_columns_with_whole_file_names_and_what_each_recipe_needs()
         needs[path.stem] = row.split("│")[2].strip()
     assert needs["quickstart"] == "none" and needs["llama3.2-1b-alma"] == "hub, GPU"
     assert needs["llama3.2-1b-backbone"] == "hub"  # evaluates only, on the hub's BABILong
+    assert needs["smollm2-babilong-segments"] == "GPU" and needs["smollm2-babilong-segments-cpu"] == "none"
 
 
 def test_fields_table_and_help_use_field_descriptions():
