@@ -108,11 +108,6 @@ class TrainingSettings(_Section):
     max_grad_norm: float | None = Field(
         1.0, gt=0, description="clip the global gradient norm (null: no clipping)"
     )
-    clip: Literal["global", "per_tensor"] = Field(
-        "global", description="how max_grad_norm applies: to the norm of all gradients together, or to each "
-        "parameter tensor's own (the memory's rate projections can have gradients thousands of times larger than "
-        "the rest, and a global clip then scales everything else's step to nothing; not under FSDP)"
-    )
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings, description="learning-rate schedule")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="mixed precision: auto is bf16 on GPU and fp32 on CPU"

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedType, set_seed
+from accelerate.utils import set_seed
 
 from hercules.backbones.compat import enable_activation_checkpointing
 from hercules.training.batches import (
@@ -86,8 +86,6 @@ class Trainer:
         self.settings, self.tracking = settings, tracking or TrackingSettings()
         self.run_dir = Path(run_dir)
         self.acc = accelerator or make_accelerator(settings, self.tracking, self.run_dir)
-        if settings.clip == "per_tensor" and self.acc.distributed_type == DistributedType.FSDP:
-            raise ValueError("training.clip: per_tensor needs whole gradients, and FSDP shards them; use clip: global")
         self.train_items, self.val_items = train_items, list(val_items or [])
         self.pad_token_id, self.seed = pad_token_id, seed
         self.eval_fn, self.diagnostics_fn = eval_fn, diagnostics_fn
@@ -195,7 +193,8 @@ class Trainer:
                 loss = self._loss(self.model, batch)
                 self.acc.backward(loss / accum)
             losses.append(loss.detach().float())
-        grad_norm = self._clip_gradients()
+        max_norm = self.settings.max_grad_norm or float("inf")
+        grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), max_norm)
         local = torch.stack(losses).mean().reshape(1)
         loss = float(self.acc.gather(local).mean())
         tokens = int(self.acc.gather(torch.tensor([tokens], device=self.acc.device)).sum())
@@ -217,19 +216,6 @@ class Trainer:
                 f"gradient were finite; nothing of it was saved; last good checkpoint: {last or 'none'}. "
                 f"Lower training.lr / lora_lr or check training.eps."
             )
-
-    def _clip_gradients(self) -> torch.Tensor:
-        """Clip to ``training.max_grad_norm`` (globally or per tensor); returns the norm of all gradients before."""
-        max_norm = self.settings.max_grad_norm or float("inf")
-        if self.settings.clip == "global":
-            return self.acc.clip_grad_norm_(self.model.parameters(), max_norm)
-        grads = [p.grad for p in self.model.parameters() if p.grad is not None]  # whole: DDP reduced them
-        if not grads:
-            return torch.zeros((), device=self.acc.device)
-        norms = torch.stack([torch.linalg.vector_norm(g.float()) for g in grads])
-        scales = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-        torch._foreach_mul_(grads, [s.to(g.dtype) for s, g in zip(scales.unbind(), grads, strict=True)])
-        return torch.linalg.vector_norm(norms)
 
     # ---- validation --------------------------------------------------------------------------------------
     @torch.no_grad()
