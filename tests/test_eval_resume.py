@@ -6,6 +6,7 @@ import json
 import logging
 
 import pytest
+from lock_helpers import held_by_another_process
 from test_evaluator import StubLM
 
 from hercules.backbones.tokenizer import byte_tokenizer
@@ -137,28 +138,9 @@ def test_a_supporting_fact_id_that_names_no_fact_warns(caplog):
     assert "qa1_test.txt, line 2: supporting fact ID(s) [7]" in caplog.text
 
 
-def _hold(folder, ready, release):
-    from hercules.training.run_folder import RunLock
-
-    with RunLock(folder):
-        ready.set()
-        release.wait(30)
-
-
 def test_an_evaluation_folder_in_use_is_refused(tmp_path):
-    import multiprocessing
-
     from hercules.training.run_folder import RunFolderLocked
 
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold, args=(tmp_path, ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
-        with pytest.raises(RunFolderLocked, match=f"process {holder.pid}"):
-            evaluate_babilong(StubLM(TOK), TOK, settings(BabilongData(), 2), tmp_path)
-    finally:
-        release.set()
-        holder.join(30)
+    with held_by_another_process(tmp_path) as pid, pytest.raises(RunFolderLocked, match=f"process {pid}"):
+        evaluate_babilong(StubLM(TOK), TOK, settings(BabilongData(), 2), tmp_path)
     assert not (tmp_path / "predictions.jsonl").exists()

@@ -9,11 +9,12 @@ import os
 
 import pytest
 import torch
+from lock_helpers import held_by_another_process
 from test_training import QUIET, items, params, settings, tiny_llama
 
 from hercules.training import Trainer, TrainingDiverged
 from hercules.training.checkpoint import CheckpointManager
-from hercules.training.run_folder import RunFolderInUse, RunFolderLocked, RunLock
+from hercules.training.run_folder import RunFolderInUse, RunFolderLocked
 
 
 class Killed(BaseException):
@@ -112,24 +113,9 @@ def test_best_comes_from_checkpoints_validated_at_their_own_step(tmp_path):
     assert best.name in ("step-00000002", "step-00000004") and state["val_step"] == state["step"]
 
 
-def _hold_lock(folder, ready, release):
-    with RunLock(folder):
-        ready.set()
-        release.wait(30)
-
-
 def test_a_second_run_into_a_locked_folder_is_refused_naming_the_holder(tmp_path):
-    ctx = multiprocessing.get_context("fork")
-    ready, release = ctx.Event(), ctx.Event()
-    holder = ctx.Process(target=_hold_lock, args=(tmp_path, ready, release))
-    holder.start()
-    try:
-        assert ready.wait(30)
-        with pytest.raises(RunFolderLocked, match=f"process {holder.pid} on "):
-            Trainer(tiny_llama(), settings(max_steps=1), items(4), tmp_path, tracking=QUIET)
-    finally:
-        release.set()
-        holder.join(30)
+    with held_by_another_process(tmp_path) as pid, pytest.raises(RunFolderLocked, match=f"process {pid} on "):
+        Trainer(tiny_llama(), settings(max_steps=1), items(4), tmp_path, tracking=QUIET)
     assert not (tmp_path / "checkpoints").exists()
     Trainer(tiny_llama(), settings(max_steps=1), items(4), tmp_path, tracking=QUIET).train()  # the lock is free
 
