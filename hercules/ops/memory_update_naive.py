@@ -82,11 +82,8 @@ def gradient_norm(grads: dict[str, Tensor]) -> Tensor:
 
 
 def _surprise(momentum: dict[str, Tensor], start: dict[str, Tensor], eta_prod: Tensor) -> Tensor:
-    total = 0.0
-    for name, s in momentum.items():
-        diff = s - _rows(eta_prod, s) * start[name]
-        total = total + diff.flatten(1).pow(2).sum(-1)
-    return torch.as_tensor(total).sqrt()
+    """The norm of the chunk's momentum increment, ``‖S_end − (Πη)·S_start‖`` over every weight."""
+    return gradient_norm({n: s - _rows(eta_prod, s) * start[n] for n, s in momentum.items()})
 
 
 def memory_update_naive(
