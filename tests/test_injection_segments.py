@@ -82,3 +82,13 @@ def test_segment_loss_and_truncated_backprop():
 def test_missing_segment_length_is_an_error():
     with pytest.raises(ValueError, match="segment_length"):
         segmented_forward(hercules.augment(tiny_model("llama")), tokens(4))
+
+
+def test_a_model_without_memory_reads_each_segment_on_its_own():
+    model = tiny_model("llama")
+    x = tokens(20)
+    out = segmented_forward(model, x, segment_lengths=[8, 8, 4])
+    with torch.no_grad():
+        pieces = [model(x[:, a:b], use_cache=False).logits for a, b in ((0, 8), (8, 16), (16, 20))]
+    torch.testing.assert_close(out.logits, torch.cat(pieces, dim=1))
+    assert len(out.states) == 0

@@ -55,19 +55,9 @@ def recall_accuracy(model: nn.Module, items: Sequence[dict], mode: Mode = "memor
 
 
 def _logits(model: nn.Module, ids: torch.Tensor, lengths: list[int], mode: Mode) -> torch.Tensor:
-    from hercules.injection.augment import memory_layers
-
     if mode == "full_attention":
         return model(ids, use_cache=False).logits
-    if not memory_layers(model):  # a plain backbone: the segments read independently
-        return torch.cat([model(ids[:, w], use_cache=False).logits for w in _windows(ids, lengths)], dim=1)
     return segmented_forward(model, ids, segment_lengths=lengths).logits
-
-
-def _windows(ids: torch.Tensor, lengths: list[int]):
-    from hercules.injection.segments import segment_windows
-
-    return segment_windows(ids.shape[1], segment_lengths=lengths)
 
 
 def _device(model: nn.Module) -> torch.device:

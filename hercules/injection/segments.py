@@ -74,7 +74,8 @@ def segmented_forward(
     detach_between: bool = False,
     segment_lengths: Sequence[int] | None = None,
 ) -> SegmentedOutput:
-    """Run ``input_ids`` ``[B, T]`` segment by segment with the memory carried (see the module docstring).
+    """Run ``input_ids`` ``[B, T]`` segment by segment with the memory carried (see the module docstring). A model
+    without memory (a no-memory twin) reads each segment on its own.
 
     Args:
         states: memory to start from (fresh when ``None``); the returned states are new objects.
@@ -82,12 +83,15 @@ def segmented_forward(
         segment_lengths: explicit segments (e.g. a context's segments, then a question) instead of fixed
             ``segment_length`` pieces; the last one takes the rest of the input.
     """
+    from hercules.injection.augment import memory_layers
+
     length = None if segment_lengths is not None else resolve_segment_length(model, segment_length)
     states = MemoryStates(states or {})
+    carry = {"memory_states": states} if memory_layers(model) else {}  # a plain backbone: segments independent
     logits, losses, counts = [], [], []
     for window in segment_windows(input_ids.shape[1], length, segment_lengths):
         mask = None if attention_mask is None else attention_mask[:, window]
-        out = model(input_ids[:, window], attention_mask=mask, memory_states=states, use_cache=False)
+        out = model(input_ids[:, window], attention_mask=mask, use_cache=False, **carry)
         logits.append(out.logits)
         if labels is not None:
             loss, count = _segment_loss(out.logits, labels[:, window])
