@@ -149,3 +149,14 @@ def test_conv_init_decides_whether_keys_see_the_previous_token(init):
     moved, _ = memory.project(changed, None)
     next_key_moved = not torch.allclose(base["k"][:, 3], moved["k"][:, 3])
     assert next_key_moved == (init == "random")
+
+
+def test_gate_moves_are_read_past_a_torn_last_line(tmp_path):
+    from hercules.recipes.twins import diagnostics_moves
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text('{"kind": "train", "diag/layer0/gate_mean": 0.1, "diag/layer0/weight_norm": 3}\n'
+                    '{"kind": "val", "val_loss": 1.0}\n'
+                    '{"kind": "train", "diag/layer0/gate_mean": 0.4}\n{"kind": "tra')
+    assert diagnostics_moves(path) == {"diag/layer0/gate_mean": (0.1, 0.4)}
+    assert diagnostics_moves(tmp_path / "none.jsonl") == {}

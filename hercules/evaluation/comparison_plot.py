@@ -1,8 +1,7 @@
-"""Figures that compare a model with memory against its twins: accuracy against distance and against load.
-
-For recall (:mod:`hercules.evaluation.recall`): accuracy against the gap between the pairs and the queries (in
-filler segments) at one number of pairs, and against the number of pairs (a capacity curve) at the largest gap,
-one line per model, with chance drawn. For BABILong: accuracy against context length, one line per model and task.
+"""The figure that compares a model with memory against its twins on recall (:mod:`hercules.evaluation.recall`):
+accuracy against the gap between the pairs and the queries (in filler segments) at one number of pairs, and
+against the number of pairs (a capacity curve) at the largest gap, one line per model, with chance drawn.
+(BABILong runs compare in a table; a BABILong accuracy-against-length figure does not exist yet.)
 """
 
 from __future__ import annotations

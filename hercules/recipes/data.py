@@ -53,7 +53,7 @@ def babilong_item(sample: Any, tokenizer: Any, settings: BabilongTrainData) -> d
     kwargs = dict(use_chat_template=settings.use_chat_template, few_shot=settings.few_shot)
     item = sft_example(sample, tokenizer, **kwargs)
     if settings.segment_length is not None:
-        if len(item["input_ids"]) - len([t for t in item["labels"] if t != IGNORE_INDEX]) > settings.segment_length:
+        if item["labels"].count(IGNORE_INDEX) > settings.segment_length:  # the prompt's length, as evaluated
             item = segmented_babilong_item(sample, tokenizer, settings.segment_length, **kwargs)
         else:
             item["segment_lengths"] = [len(item["input_ids"])]

@@ -13,7 +13,6 @@ table, with the memory's gates and contribution at the start and end of training
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -43,12 +42,11 @@ def twin_recipe(recipe: Recipe, baseline: Baseline) -> Recipe:
 
 def diagnostics_moves(metrics_path: Path) -> dict[str, tuple[float, float]]:
     """``{metric: (first, last)}`` of the memory's gate and contribution diagnostics in a run's metrics."""
-    if not metrics_path.exists():
-        return {}
+    from hercules.training.tracking import MetricsLog
+
     first: dict[str, float] = {}
     last: dict[str, float] = {}
-    for line in metrics_path.read_text().splitlines():
-        record = json.loads(line)
+    for record in MetricsLog(metrics_path, enabled=False).read():  # a line torn by a kill is skipped there
         if record.get("kind") != "train":
             continue
         for key, value in record.items():
