@@ -63,6 +63,27 @@ def test_lora_is_added_without_a_future_warning():
     assert any("lora_A" in name for name, _ in lora.named_parameters())
 
 
+def lora_modules(model: torch.nn.Module) -> set[str]:
+    """Names of the modules that got LoRA, written as the backbone names them (without ``base_layer``)."""
+    names = {n.rsplit(".lora_A", 1)[0] for n, _ in model.named_modules() if n.endswith(".lora_A")}
+    return {n.replace("base_model.model.", "").replace(".base_layer", "") for n in names}
+
+
+def test_lora_targets_mean_the_same_modules_with_and_without_memory():
+    targets = ["layers.0.self_attn.q_proj", "layers.1.self_attn.v_proj"]  # layer 0 has memory, layer 1 not
+    settings = PeftSettings(preset="memory_lora", lora_r=4, target_modules=targets)
+    with_memory = apply_peft(hercules.augment(tiny_model("llama"), {"layers": [0]}), settings)
+    twin = apply_peft(tiny_model("llama"), settings)  # the no-memory twin of a recipe
+    expected = {"model.layers.0.self_attn.q_proj", "model.layers.1.self_attn.v_proj"}
+    assert lora_modules(with_memory) == lora_modules(twin) == expected
+    spelled = settings.model_copy(update={"target_modules": ["layers.0.base_layer.self_attn.q_proj"]})
+    model = apply_peft(hercules.augment(tiny_model("llama"), {"layers": [0]}), spelled)
+    assert lora_modules(model) == {"model.layers.0.self_attn.q_proj"}
+    bad = settings.model_copy(update={"target_modules": ["q_proj", "layers.7.self_attn.q_proj"]})
+    with pytest.raises(ValueError, match=r"target_modules: 'layers.7.self_attn.q_proj' names no module"):
+        apply_peft(tiny_model("llama"), bad)
+
+
 @pytest.mark.parametrize("preset", ["memory", "memory_lora", "full"])
 def test_save_load_round_trip_with_backbone(tmp_path, preset):
     model = trained_like(preset=preset)

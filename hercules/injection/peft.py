@@ -40,7 +40,9 @@ class PeftSettings(BaseModel):
     lora_alpha: float = Field(16.0, gt=0, description="LoRA scaling numerator (scale = alpha / r).")
     lora_dropout: float = Field(0.0, ge=0, lt=1, description="Dropout on the LoRA branch.")
     target_modules: list[str] | Literal["all-linear"] | None = Field(
-        None, description="LoRA target module names; default: the backbone adapter's attention and MLP projections."
+        None, description="LoRA target module names as the backbone names them (a name or a dotted suffix, such as "
+        "q_proj or layers.28.self_attn.q_proj; a layer with memory is matched too); default: the backbone adapter's "
+        "attention and MLP projections.",
     )
 
 
@@ -75,6 +77,8 @@ def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
 
     config = getattr(model, "hercules_config", None)
     targets = settings.target_modules or list(adapter_for(model).lora_targets)
+    if isinstance(targets, list):
+        targets = lora_target_names(model, targets)
     lora = LoraConfig(
         r=settings.lora_r,
         lora_alpha=settings.lora_alpha,
@@ -90,6 +94,35 @@ def _add_lora(model: nn.Module, settings: PeftSettings) -> nn.Module:
         peft_model = get_peft_model(model, lora)
     peft_model.hercules_config = config
     return peft_model
+
+
+def lora_target_names(model: nn.Module, targets: list[str]) -> list[str]:
+    """The full module names that ``targets`` name, read on the backbone's own names: a decoder layer wrapped by a
+    memory layer keeps its modules under ``base_layer``, which a target need not spell, so one list of targets
+    means the same modules with and without memory (a twin without memory gets the same LoRA). A target may also
+    spell ``base_layer``. Raises ``ValueError`` naming a target that matches no module."""
+    from hercules.injection.base import MemoryLayer
+
+    wrapped = [f"{prefix}.base_layer." for prefix, m in model.named_modules() if isinstance(m, MemoryLayer)]
+    excluded = set(memory_module_names(model))
+    names: list[str] = []
+    for target in targets:
+        found = []
+        for name, _ in model.named_modules():
+            if not name or name in excluded:
+                continue
+            plain = name
+            for prefix in wrapped:
+                plain = plain.replace(prefix, prefix.removesuffix("base_layer."))
+            if any(n == target or n.endswith(f".{target}") for n in {name, plain}):
+                found.append(name)
+        if not found:
+            raise ValueError(
+                f"peft.target_modules: {target!r} names no module of this model; give a module name such as "
+                f"q_proj, or a dotted path as the backbone names it, such as layers.0.self_attn.q_proj"
+            )
+        names += [n for n in found if n not in names]
+    return names
 
 
 def memory_module_names(model: nn.Module) -> list[str]:
