@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 
 import pytest
 import torch
@@ -107,3 +108,22 @@ def test_import_time_sums_the_top_level_imports_and_lists_every_module():
     seconds, modules = cli_startup.parse_importtime(IMPORTTIME)
     assert seconds == pytest.approx((300 + 3500) / 1e6)
     assert modules == {"_io", "encodings", "torch._C", "torch", "hercules.cli.main"}
+
+
+def test_peak_memory_sees_an_allocation_and_long_context_rows_follow_the_segments(tmp_path):
+    from hercules.bench import long_context
+
+    with long_context.PeakMemory(torch.device("cpu")) as peak:
+        block = torch.ones(32 * 2**20 // 4)  # 32 MiB, touched
+        del block
+    assert peak.peak_bytes >= 30 * 2**20
+    out = tmp_path / "rows.json"
+    long_context.main(["--backbone", "tiny:llama", "--layers", "0", "--lengths", "1k", "2k", "--samples", "1",
+                       "--segment-length", "128", "--max-new-tokens", "2", "--full-attention-up-to", "1k",
+                       "--json", str(out)])
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["length"] for r in rows] == ["1k", "2k"]
+    for row in rows:  # generated contexts fill their length budget (byte tokens), read in segments of 128
+        assert 0.8 * 1024 * int(row["length"][0]) <= row["context_tokens"] <= 1024 * int(row["length"][0])
+        assert row["segments"] == -(-row["context_tokens"] // 128)
+    assert "full_attention_peak_mib" in rows[0] and "full_attention_peak_mib" not in rows[1]
