@@ -152,6 +152,42 @@ def test_bad_configs_name_the_field(config, message):
         hercules.augment(tiny_model("llama"), config)
 
 
+@pytest.mark.parametrize("family", ["llama", "qwen3"])
+def test_memory_init_from_attention_copies_its_projections_per_query_head(family):
+    """Memory head h reads with query head h and writes with the key/value head of h's group (4 query heads, 2
+    key/value heads: heads 0, 1 share group 0); the output projection is the attention's; the model still equals
+    its backbone (the gate is closed)."""
+    memory = {"heads": 4, "dim_head": 16, "chunk_size": 4, "qk_norm": False, "value_norm": False, "input_norm": False}
+    config = {"injection": {"kind": "mag", "memory_init": "attention"}, "layers": [0], "memory": memory}
+    base = tiny_model(family)
+    model = hercules.augment(copy.deepcopy(base), config)
+    layer = memory_layers(model)[0]
+    attention = adapter_for(base).attention_of(adapter_for(base).decoder_layers(base)[0])
+    x = torch.randn(1, 5, 64)
+    projected, _ = layer.memory.project(x, None)
+    keys = attention.k_proj(x).unflatten(-1, (2, 16))
+    assert torch.allclose(projected["q"], attention.q_proj(x).unflatten(-1, (4, 16)))
+    assert torch.allclose(projected["k"], keys.repeat_interleave(2, dim=2))
+    assert torch.allclose(projected["v"], attention.v_proj(x).unflatten(-1, (2, 16)).repeat_interleave(2, dim=2))
+    assert torch.equal(layer.memory.out_proj.weight, attention.o_proj.weight)
+    with torch.no_grad():
+        assert torch.equal(base(ids()).logits, model(ids()).logits)
+
+
+@pytest.mark.parametrize(
+    ("memory", "injection", "message"),
+    [
+        ({"heads": 2}, {}, "needs memory.heads=4 and memory.dim_head=16"),
+        ({"heads": 4, "dim_head": 16, "conv_init": "random"}, {}, "conv_init: identity"),
+        ({"heads": 4, "dim_head": 16}, {"gate": "none"}, "does not start closed"),
+    ],
+)
+def test_memory_init_from_attention_errors_name_the_field(memory, injection, message):
+    config = {"injection": {"kind": "mag", "memory_init": "attention", **injection}, "layers": [0], "memory": memory}
+    with pytest.raises(ValueError, match=message):
+        hercules.augment(tiny_model("llama"), config)
+
+
 def test_augmenting_twice_is_an_error():
     model = augmented("llama", "mal")
     with pytest.raises(ValueError, match="already augmented"):

@@ -46,12 +46,15 @@ class MemoryLayer(nn.Module):
         self.layer_idx, self.dim, self.injection_config = layer_idx, dim, config
         self.memory = NeuralMemory(dim, memory)
         self.gate = build_gate(config.gate, dim)
-        if config.require_identity and not self.gate.zero_at_init and not memory.zero_init_output:
+        output_zero = memory.zero_init_output and config.memory_init != "attention"  # which copies the output too
+        if config.require_identity and not self.gate.zero_at_init and not output_zero:
             raise ValueError(
                 f"layer {layer_idx}: gate {config.gate.kind!r} does not start closed, so the augmented model would "
                 f"not equal its backbone at init; set memory.zero_init_output=true, use a sigmoid/scalar gate, or (training "
                 f"from scratch) set require_identity: false"
             )
+        if config.memory_init == "attention":
+            init_memory_from_attention(self.memory, adapter.attention_of(base_layer), layer_idx)
         self.enabled = True
         self.row_pads: list[int] | None = None  # set per call by augment's hook: left padding of each sample
         self._ctx: dict[str, Any] | None = None
@@ -226,3 +229,31 @@ class MemoryLayer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"layer_idx={self.layer_idx}, kind={self.injection_config.kind!r}, enabled={self.enabled}"
+
+
+def init_memory_from_attention(memory: NeuralMemory, attention: nn.Module, layer_idx: int) -> None:
+    """Copy ``attention``'s query, key, value and output projections into ``memory`` (``injection.memory_init:
+    attention``): memory head ``h`` gets query head ``h`` and the key/value head of its group, as grouped-query
+    attention pairs them; biases and per-head norms of the attention (Qwen2, Gemma-3) are not copied."""
+    projections = [getattr(attention, n, None) for n in ("q_proj", "k_proj", "v_proj", "o_proj")]
+    head_dim = getattr(attention, "head_dim", None)
+    if any(not isinstance(p, nn.Linear) for p in projections) or head_dim is None:
+        raise ValueError(f"layer {layer_idx}: injection.memory_init 'attention' needs an attention module with "
+                         f"q_proj, k_proj, v_proj, o_proj and head_dim; {type(attention).__name__} lacks them; "
+                         f"use memory_init: random")
+    q, k, v, o = projections
+    heads, kv_heads = q.out_features // head_dim, k.out_features // head_dim
+    if (memory.heads, memory.dim_head) != (heads, head_dim):
+        raise ValueError(f"layer {layer_idx}: injection.memory_init 'attention' needs memory.heads={heads} and "
+                         f"memory.dim_head={head_dim} (the attention's), not {memory.heads} and {memory.dim_head}")
+    if memory.conv_weight is not None and memory.config.conv_init != "identity":
+        raise ValueError(f"layer {layer_idx}: injection.memory_init 'attention' needs memory.conv_init: identity "
+                         f"(a random convolution would mix the copied projections across tokens)")
+
+    def grouped(weight: Tensor) -> Tensor:  # [kv_heads·d, D] → [heads·d, D], each key/value head per query head
+        return weight.unflatten(0, (kv_heads, head_dim)).repeat_interleave(heads // kv_heads, 0).flatten(0, 1)
+
+    with torch.no_grad():
+        memory.to_qkv.weight.copy_(torch.cat([q.weight, grouped(k.weight), grouped(v.weight)]))
+        memory.out_proj.weight.copy_(o.weight)
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from hercules.memory.gate_configs import GATES, SigmoidGateConfig
@@ -24,3 +26,12 @@ class InjectionConfig(PluginConfig):
         "an augmented pretrained model equals its backbone at init. False for a model trained from scratch, where a "
         "memory that contributes from the first step (gate: none) gives its projections gradient at once.",
     )
+    memory_init: Literal["random", "attention"] = Field(
+        "random",
+        description="random: the memory's projections start random. attention: its query, key and value projections "
+        "start as the layer's attention's (one memory head per query head, with that head's key/value group) and its "
+        "output projection as the attention's, so that it starts as a linear-attention copy of the layer's own "
+        "attention over everything it has read (needs memory.heads = the attention's heads, memory.dim_head = its "
+        "head size and a closed gate).",
+    )
+
