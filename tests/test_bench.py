@@ -120,7 +120,7 @@ def test_peak_memory_sees_an_allocation_and_long_context_rows_follow_the_segment
     out = tmp_path / "rows.json"
     long_context.main(["--backbone", "tiny:llama", "--layers", "0", "--lengths", "1k", "2k", "--samples", "1",
                        "--segment-length", "128", "--max-new-tokens", "2", "--full-attention-up-to", "1k",
-                       "--json", str(out)])
+                       "--json", str(out), "--no-progress"])
     rows = json.loads(out.read_text())["rows"]
     assert [r["length"] for r in rows] == ["1k", "2k"]
     for row in rows:  # generated contexts fill their length budget (byte tokens), read in segments of 128

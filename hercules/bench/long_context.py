@@ -94,8 +94,7 @@ def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Any]:
 def read_rows(model: torch.nn.Module, tokenizer: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
     """One row per length: peak memory, time and accuracy of reading its samples in segments."""
     from hercules.data.loaders import BabilongData, load_babilong
-    from hercules.evaluation.metrics import babilong_score
-    from hercules.evaluation.segmented import segmented_answer
+    from hercules.evaluation.report import progress_bar
     from hercules.evaluation.settings import EvalSettings
 
     device = torch.device(args.device)
@@ -105,32 +104,43 @@ def read_rows(model: torch.nn.Module, tokenizer: Any, args: argparse.Namespace) 
     gen = {"max_new_tokens": args.max_new_tokens, "do_sample": False}
     cells = load_babilong(BabilongData(source="procedural"), [args.task], args.lengths, args.samples, tokenizer,
                           seed=args.seed)
+    sizes = {id(s): len(tokenizer(s.context, add_special_tokens=False)["input_ids"]) for c in cells.values() for s in c}
     rows = []
-    for length in args.lengths:
-        samples = cells[(args.task, length)]
-        peaks, seconds, tokens, right = [], 0.0, 0, 0
-        for sample in samples:
-            context = len(tokenizer(sample.context, add_special_tokens=False)["input_ids"])
-            with torch.no_grad(), PeakMemory(device) as peak:
-                start = time.perf_counter()
-                answer = segmented_answer(model, tokenizer, sample, settings, gen)
-                if device.type == "cuda":
-                    torch.cuda.synchronize(device)
-                seconds += time.perf_counter() - start
-            peaks.append(peak.peak_bytes)
-            tokens += context
-            right += babilong_score(answer, sample.target, sample.question, sample.task)
-        mean_tokens = tokens // len(samples)
-        row = {
-            "length": length, "context_tokens": mean_tokens, "segments": -(-mean_tokens // args.segment_length),
-            "samples": len(samples), "peak_mib": max(peaks) / MIB, "seconds_per_sample": seconds / len(samples),
-            "tokens_per_s": tokens / seconds, "accuracy": 100 * right / len(samples),
-        }
-        if length_tokens(length) <= length_tokens(args.full_attention_up_to):
-            row["full_attention_peak_mib"] = full_attention_peak(model, tokenizer, samples[0], device) / MIB
-        rows.append(row)
-        logging.getLogger(__name__).info("%s", row)
+    with progress_bar(args.progress, sum(sizes.values())) as advance:  # in context tokens: lengths differ a lot
+        for length in args.lengths:
+            rows.append(read_length(model, tokenizer, cells[(args.task, length)], sizes, settings, gen, advance, args))
     return rows
+
+
+def read_length(model: torch.nn.Module, tokenizer: Any, samples: list, sizes: dict[int, int], settings: Any,
+                gen: dict[str, Any], advance: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The row of one length: its samples read and answered one by one."""
+    from hercules.evaluation.metrics import babilong_score
+    from hercules.evaluation.segmented import segmented_answer
+
+    device = torch.device(args.device)
+    length = samples[0].length if samples else "?"
+    peaks, seconds, tokens, right = [], 0.0, 0, 0
+    for sample in samples:
+        with torch.no_grad(), PeakMemory(device) as peak:
+            start = time.perf_counter()
+            answer = segmented_answer(model, tokenizer, sample, settings, gen)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds += time.perf_counter() - start
+        peaks.append(peak.peak_bytes)
+        tokens += sizes[id(sample)]
+        right += babilong_score(answer, sample.target, sample.question, sample.task)
+        advance(sizes[id(sample)])
+    mean_tokens = tokens // len(samples)
+    row = {
+        "length": length, "context_tokens": mean_tokens, "segments": -(-mean_tokens // args.segment_length),
+        "samples": len(samples), "peak_mib": max(peaks) / MIB, "seconds_per_sample": seconds / len(samples),
+        "tokens_per_s": tokens / seconds, "accuracy": 100 * right / len(samples),
+    }
+    if length_tokens(length) <= length_tokens(args.full_attention_up_to):
+        row["full_attention_peak_mib"] = full_attention_peak(model, tokenizer, samples[0], device) / MIB
+    return row
 
 
 def full_attention_peak(model: torch.nn.Module, tokenizer: Any, sample: Any, device: torch.device) -> int:
@@ -178,6 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--seed", type=int, default=0, help="seed of the generated samples")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.threads:
