@@ -64,6 +64,24 @@ def test_generation_after_segments_uses_the_carried_memory():
         assert torch.equal(generate_segmented(model, context, prompt, max_new_tokens=4, do_sample=False), plain)
 
 
+def test_reading_a_context_keeps_the_memory_not_the_logits():
+    """read_segments gives the states of segmented_forward while asking each segment for one position's logits, so
+    that reading a long context holds one segment at a time (every segment's logits grew with the length)."""
+    model, context = model_with_open_gates("mag"), tokens(20, seed=3)
+    shapes = []
+    hook = model.register_forward_hook(lambda module, args, out: shapes.append(tuple(out.logits.shape)))
+    try:
+        states = read_segments(model, context)
+    finally:
+        hook.remove()
+    assert shapes == [(2, 1, model.config.vocab_size)] * 4  # segments of 6, 6, 6, 2
+    with torch.no_grad():
+        expected = segmented_forward(model, context).states
+    for layer, state in expected.items():
+        for name, weight in state.weights.items():
+            assert torch.equal(states[layer].weights[name], weight)
+
+
 def test_segment_loss_and_truncated_backprop():
     model, x = model_with_open_gates(), tokens(13)
     model.train()

@@ -117,8 +117,22 @@ def read_segments(
     model: nn.Module, input_ids: Tensor, segment_length: int | None = None,
     attention_mask: Tensor | None = None, states: MemoryStates | None = None,
 ) -> MemoryStates:
-    """Read a long context ``[B, T]`` into the memory, segment by segment; returns the memory states."""
-    return segmented_forward(model, input_ids, segment_length, attention_mask, states=states).states
+    """Read a long context ``[B, T]`` into the memory, segment by segment; returns the memory states.
+
+    Only the memory is kept: each segment asks the model for the logits of one position, so what the read holds is
+    one segment's activations and the states, whatever the length (keeping every segment's logits, as
+    :func:`segmented_forward` does, costs ``T × vocabulary`` floats: 25 GB for 128k tokens of a 49k vocabulary).
+    """
+    from hercules.injection.augment import memory_layers
+
+    states = MemoryStates(states or {})
+    if not memory_layers(model):  # a plain backbone carries nothing between segments
+        return states
+    length = resolve_segment_length(model, segment_length)
+    for window in segment_windows(input_ids.shape[1], length):
+        mask = None if attention_mask is None else attention_mask[:, window]
+        model(input_ids[:, window], attention_mask=mask, use_cache=False, logits_to_keep=1, memory_states=states)
+    return states
 
 
 @torch.no_grad()
