@@ -9,3 +9,4 @@ hercules bench memory --configs 2048:64:16 --segments 8              # segment t
 hercules bench kernel --device cuda --rows 2 32 256                  # the chunk loop alone, by rows (batch x heads)
 bash hercules/bench/gpu_session.sh --fetch-wheels                    # on the CPU machine, before a GPU session
 bash hercules/bench/gpu_session.sh                                   # on the GPU machine: every check, ~9 minutes
+hercules bench long_context --model runs/quickstart/model --lengths 1k 4k 16k 64k 128k --samples 1   # memory vs length

@@ -6,9 +6,10 @@ carries the rest) and then answers the question, exactly as the evaluation does
 and the memory states, so its peak memory should not grow with the context. This benchmark measures that, for
 each length, on a few generated samples:
 
-- ``peak MiB``: the peak memory of the read and answer above what the process held before it (CUDA: the
+- ``peak MiB``: the peak memory while reading and answering one sample, model weights included (CUDA: the
   allocator's peak; CPU: the process's peak resident set, reset before each sample through
-  ``/proc/self/clear_refs``);
+  ``/proc/self/clear_refs``; an allocator that keeps freed memory makes a difference against the start
+  meaningless there, so the whole is reported);
 - ``s/sample`` and ``tok/s``: wall time per sample and context tokens read per second;
 - ``accuracy``: BABILong's score of the answers (meaningful only for a trained model);
 - ``full-attention peak MiB`` (``--full-attention-up-to``): for contrast, one forward pass of the backbone over the
@@ -49,11 +50,12 @@ def _status_kib(field: str) -> int:
 
 
 class PeakMemory:
-    """Peak memory of a block above what was held when it started, on CUDA or (Linux) the CPU."""
+    """Peak memory during a block, on CUDA (allocated by torch) or (Linux) the CPU (the process's resident set):
+    ``peak_bytes`` in all, ``added_bytes`` above what was held when the block started."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
-        self.peak_bytes = 0
+        self.peak_bytes = self.added_bytes = 0
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
@@ -71,7 +73,7 @@ class PeakMemory:
             peak = torch.cuda.max_memory_allocated(self.device)
         else:
             peak = _status_kib("VmHWM") * 1024
-        self.peak_bytes = max(peak - self._start, 0)
+        self.peak_bytes, self.added_bytes = peak, max(peak - self._start, 0)
 
 
 def load_model(args: argparse.Namespace) -> tuple[torch.nn.Module, Any]:
