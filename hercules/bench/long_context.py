@@ -51,11 +51,13 @@ def _status_kib(field: str) -> int:
 
 class PeakMemory:
     """Peak memory during a block, on CUDA (allocated by torch) or (Linux) the CPU (the process's resident set):
-    ``peak_bytes`` in all, ``added_bytes`` above what was held when the block started."""
+    ``peak_bytes`` in all, ``added_bytes`` above what was held when the block started. Where the CPU's peak cannot
+    be reset (``reset`` False), both count from the process's start: an upper bound."""
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
         self.peak_bytes = self.added_bytes = 0
+        self.reset = True  # whether the peak was reset at the start (CPU: /proc/self/clear_refs writable)
 
     def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
@@ -63,7 +65,10 @@ class PeakMemory:
             torch.cuda.reset_peak_memory_stats(self.device)
             self._start = torch.cuda.memory_allocated(self.device)
         else:
-            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+            try:
+                Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current resident set
+            except OSError:  # not Linux, or not allowed: VmHWM is then the peak since the process started
+                self.reset = False
             self._start = _status_kib("VmRSS") * 1024
         return self
 
