@@ -86,7 +86,7 @@ def test_baselines_differ_from_alma_only_where_they_should():
 
 def test_quickstart_is_offline_and_compares_with_the_backbone():
     q = recipe("quickstart")
-    assert q.backbone.name == "smollm2-135m" and q.augment.injection.kind == "mac"
+    assert q.backbone.name == "smollm2-135m" and q.augment.injection.kind == "mag"
     assert q.peft.preset == "memory_lora" and q.compare_with_backbone
     assert q.data.kind == "babilong" and q.data.source.source == "procedural" and q.data.tasks == ["qa1"]
     assert q.evaluation.data.source == "procedural"
