@@ -115,18 +115,18 @@ def read_rows(model: torch.nn.Module, tokenizer: Any, args: argparse.Namespace) 
     rows = []
     with progress_bar(args.progress, sum(sizes.values())) as advance:  # in context tokens: lengths differ a lot
         for length in args.lengths:
-            rows.append(read_length(model, tokenizer, cells[(args.task, length)], sizes, settings, gen, advance, args))
+            samples = cells[(args.task, length)]
+            rows.append(read_length(model, tokenizer, length, samples, sizes, settings, gen, advance, args))
     return rows
 
 
-def read_length(model: torch.nn.Module, tokenizer: Any, samples: list, sizes: dict[int, int], settings: Any,
-                gen: dict[str, Any], advance: Any, args: argparse.Namespace) -> dict[str, Any]:
+def read_length(model: torch.nn.Module, tokenizer: Any, length: str, samples: list, sizes: dict[int, int],
+                settings: Any, gen: dict[str, Any], advance: Any, args: argparse.Namespace) -> dict[str, Any]:
     """The row of one length: its samples read and answered one by one."""
     from hercules.evaluation.metrics import babilong_score
     from hercules.evaluation.segmented import segmented_answer
 
     device = torch.device(args.device)
-    length = samples[0].length if samples else "?"
     peaks, seconds, tokens, right = [], 0.0, 0, 0
     for sample in samples:
         with torch.no_grad(), PeakMemory(device) as peak:
@@ -152,18 +152,11 @@ def read_length(model: torch.nn.Module, tokenizer: Any, samples: list, sizes: di
 
 def full_attention_peak(model: torch.nn.Module, tokenizer: Any, sample: Any, device: torch.device) -> int:
     """Peak memory of one forward pass of the backbone (memory layers off) over the whole context and question."""
-    from hercules.injection.augment import memory_layers
+    from hercules.injection import memory_disabled
 
-    layers = memory_layers(model).values()
     ids = tokenizer(sample.context + "\n" + sample.question, return_tensors="pt")["input_ids"].to(device)
-    for layer in layers:
-        layer.enabled = False
-    try:
-        with torch.no_grad(), PeakMemory(device) as peak:
-            model(ids, use_cache=False, logits_to_keep=1)
-    finally:
-        for layer in layers:
-            layer.enabled = True
+    with torch.no_grad(), memory_disabled(model), PeakMemory(device) as peak:
+        model(ids, use_cache=False, logits_to_keep=1)
     return peak.peak_bytes
 
 

@@ -256,4 +256,3 @@ def init_memory_from_attention(memory: NeuralMemory, attention: nn.Module, layer
     with torch.no_grad():
         memory.to_qkv.weight.copy_(torch.cat([q.weight, grouped(k.weight), grouped(v.weight)]))
         memory.out_proj.weight.copy_(o.weight)
-

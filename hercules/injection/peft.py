@@ -105,17 +105,17 @@ def lora_target_names(model: nn.Module, targets: list[str]) -> list[str]:
 
     wrapped = [f"{prefix}.base_layer." for prefix, m in model.named_modules() if isinstance(m, MemoryLayer)]
     excluded = set(memory_module_names(model))
-    names: list[str] = []
-    for target in targets:
-        found = []
-        for name, _ in model.named_modules():
-            if not name or name in excluded:
-                continue
+    spellings = {}  # each module's name and its name as the backbone spells it
+    for name, _ in model.named_modules():
+        if name and name not in excluded:
             plain = name
             for prefix in wrapped:
                 plain = plain.replace(prefix, prefix.removesuffix("base_layer."))
-            if any(n == target or n.endswith(f".{target}") for n in {name, plain}):
-                found.append(name)
+            spellings[name] = {name, plain}
+    names: list[str] = []
+    for target in targets:
+        found = [name for name, spelled in spellings.items()
+                 if any(n == target or n.endswith(f".{target}") for n in spelled)]
         if not found:
             raise ValueError(
                 f"peft.target_modules: {target!r} names no module of this model; give a module name such as "

@@ -34,4 +34,3 @@ class InjectionConfig(PluginConfig):
         "attention over everything it has read (needs memory.heads = the attention's heads, memory.dim_head = its "
         "head size and a closed gate).",
     )
-
