@@ -80,6 +80,8 @@ def test_reading_a_context_keeps_the_memory_not_the_logits():
     for layer, state in expected.items():
         for name, weight in state.weights.items():
             assert torch.equal(states[layer].weights[name], weight)
+    with pytest.raises(ValueError, match="keep_logits"):  # a loss needs every labelled position's logits
+        segmented_forward(model, context, labels=context, keep_logits=False)
 
 
 def test_segment_loss_and_truncated_backprop():

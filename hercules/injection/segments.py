@@ -31,11 +31,11 @@ from hercules.injection.state import MemoryStates, attach_states
 
 @dataclass
 class SegmentedOutput:
-    """Result of :func:`segmented_forward`: ``logits`` ``[B, T, V]``, the final memory ``states`` and, when labels
-    were given, the mean next-token ``loss`` over the targets inside each segment (the first token of a segment
+    """Result of :func:`segmented_forward`: ``logits`` ``[B, T, V]`` (``None`` when not kept), the final memory
+    ``states`` and, when labels were given, the mean next-token ``loss`` over the targets inside each segment (the first token of a segment
     is not a target: the previous segment's last position, which would predict it, is that segment's end)."""
 
-    logits: Tensor
+    logits: Tensor | None
     states: MemoryStates
     loss: Tensor | None = None
 
@@ -73,6 +73,7 @@ def segmented_forward(
     states: MemoryStates | None = None,
     detach_between: bool = False,
     segment_lengths: Sequence[int] | None = None,
+    keep_logits: bool = True,
 ) -> SegmentedOutput:
     """Run ``input_ids`` ``[B, T]`` segment by segment with the memory carried (see the module docstring). A model
     without memory (a no-memory twin) reads each segment on its own.
@@ -82,17 +83,24 @@ def segmented_forward(
         detach_between: cut gradients between segments (truncated backpropagation through time).
         segment_lengths: explicit segments (e.g. a context's segments, then a question) instead of fixed
             ``segment_length`` pieces; the last one takes the rest of the input.
+        keep_logits: ``False`` asks each segment for one position's logits and keeps none (``logits`` is
+            ``None``): what reading a long context into the memory needs, since every segment's logits cost
+            ``T × vocabulary`` floats (25 GB for 128k tokens of a 49k vocabulary). Not with ``labels``.
     """
     from hercules.injection.augment import memory_layers
 
+    if labels is not None and not keep_logits:
+        raise ValueError("segmented_forward: labels need the logits; pass keep_logits=True or no labels")
     length = None if segment_lengths is not None else resolve_segment_length(model, segment_length)
     states = MemoryStates(states or {})
     carry = {"memory_states": states} if memory_layers(model) else {}  # a plain backbone: segments independent
     logits, losses, counts = [], [], []
     for window in segment_windows(input_ids.shape[1], length, segment_lengths):
         mask = None if attention_mask is None else attention_mask[:, window]
-        out = model(input_ids[:, window], attention_mask=mask, use_cache=False, **carry)
-        logits.append(out.logits)
+        keep = {} if keep_logits else {"logits_to_keep": 1}
+        out = model(input_ids[:, window], attention_mask=mask, use_cache=False, **keep, **carry)
+        if keep_logits:
+            logits.append(out.logits)
         if labels is not None:
             loss, count = _segment_loss(out.logits, labels[:, window])
             losses.append(loss)
@@ -100,7 +108,7 @@ def segmented_forward(
         if detach_between:
             states.detach_()
     loss = torch.stack(losses).sum() / max(sum(counts), 1) if labels is not None else None
-    return SegmentedOutput(torch.cat(logits, dim=1), states, loss)
+    return SegmentedOutput(torch.cat(logits, dim=1) if keep_logits else None, states, loss)
 
 
 def _segment_loss(logits: Tensor, labels: Tensor) -> tuple[Tensor, int]:
@@ -119,20 +127,15 @@ def read_segments(
 ) -> MemoryStates:
     """Read a long context ``[B, T]`` into the memory, segment by segment; returns the memory states.
 
-    Only the memory is kept: each segment asks the model for the logits of one position, so what the read holds is
-    one segment's activations and the states, whatever the length (keeping every segment's logits, as
-    :func:`segmented_forward` does, costs ``T × vocabulary`` floats: 25 GB for 128k tokens of a 49k vocabulary).
+    Only the memory is kept (:func:`segmented_forward` with ``keep_logits=False``): what the read holds is one
+    segment's activations and the states, whatever the length. A plain backbone carries nothing: nothing is read.
     """
     from hercules.injection.augment import memory_layers
 
-    states = MemoryStates(states or {})
-    if not memory_layers(model):  # a plain backbone carries nothing between segments
-        return states
-    length = resolve_segment_length(model, segment_length)
-    for window in segment_windows(input_ids.shape[1], length):
-        mask = None if attention_mask is None else attention_mask[:, window]
-        model(input_ids[:, window], attention_mask=mask, use_cache=False, logits_to_keep=1, memory_states=states)
-    return states
+    if not memory_layers(model):
+        return MemoryStates(states or {})
+    return segmented_forward(model, input_ids, segment_length, attention_mask, states=states,
+                             keep_logits=False).states
 
 
 @torch.no_grad()
