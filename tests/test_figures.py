@@ -105,3 +105,20 @@ def test_recall_comparison_figure_fits_and_draws_every_model(tmp_path):
         "with memory", "no memory (twin)", "full attention (twin)"]
     width, height = Image.open(write_figure(fig, tmp_path / "r.png")).size
     assert width >= 1000 and height >= 450
+
+
+def test_memory_diagnostics_draw_no_flat_panel_and_name_each_constant_once():
+    """A delta rule without gate keeps η, α and the gate fixed: those get one footnote, not six flat panels."""
+    records = [{"step": s, "kind": "train", "lr": 1e-3, "grad_norm": 1.0 / s, "diag/layer28/theta": 0.1 * s,
+                "diag/layer28/eta": 0.0, "diag/layer29/eta": 0.0, "diag/layer28/gate_mean": 1.0,
+                "diag/layer29/theta": 0.2 * s} for s in range(1, 5)]
+    fig = diagnostics_figure(records, run="quickstart")
+    fig.set_dpi(110)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert len(titles) == 4 and not any("momentum" in t or "gate" in t for t in titles)
+    note = fig._supxlabel.get_text().replace("\n", " ")
+    assert note.startswith("constant throughout, not drawn:")
+    assert note.count("layer 28: momentum η (mean) = 0;") == 1 and "layer 29: momentum η (mean) = 0" in note
+    assert "layer 28: retrieval gate g (mean) = 1" in note and "_" not in note  # in words, no metric names
+    assert _texts_outside(fig) == []
+    plt.close(fig)

@@ -70,19 +70,40 @@ def _order(key: str) -> tuple[int, str]:
     return (first.index(key), "") if key in first else (3 if "param_norm" in key else 4, key)
 
 
+def _series(train: list[dict[str, Any]], key: str) -> list[tuple[int, float]]:
+    return [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
+
+
+def constant_diagnostics(records: list[dict[str, Any]]) -> dict[str, float]:
+    """The per-layer diagnostics (``diag/layerN/...``) that never change over the run, with their value: an update
+    rule without momentum keeps η at 0, a memory without gate keeps the gate at 1. A flat panel says nothing that
+    one number does not. Returns ``{key: value}``."""
+    train = [r for r in records if r.get("kind") == "train"]
+    keys = {k for r in train for k in r if re.fullmatch(r"diag/layer\d+/.+", k)}
+    values = {k: {v for _, v in _series(train, k)} for k in keys}
+    return {k: next(iter(v)) for k, v in sorted(values.items()) if len(v) == 1 and len(_series(train, k)) > 1}
+
+
+def _constants_note(constants: dict[str, float]) -> str:
+    return "constant throughout, not drawn: " + "; ".join(f"{panel_labels(k)[0]} = {v:.3g}"
+                                                           for k, v in constants.items())
+
+
 def diagnostics_figure(records: list[dict[str, Any]], run: str = "", schedule: str = "") -> Any:
-    """One panel per diagnostic of the training records (``diag/*``, ``grad_norm``, ``lr``, ``lora_lr``)."""
+    """One panel per diagnostic of the training records (``diag/*``, ``grad_norm``, ``lr``, ``lora_lr``); a
+    per-layer diagnostic that never changes gets no panel, only its value in a note under the title."""
     import matplotlib.pyplot as plt
 
     train = [r for r in records if r.get("kind") == "train"]
-    keys = sorted({k for r in train for k in r if k.startswith("diag/") or k in ("grad_norm", "lr", "lora_lr")},
-                  key=_order)
+    constants = constant_diagnostics(records)
+    keys = sorted({k for r in train for k in r if (k.startswith("diag/") or k in ("grad_norm", "lr", "lora_lr"))
+                   and k not in constants}, key=_order)
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 2.9 * rows + 0.6), squeeze=False,
                              layout="constrained")
     for ax, key in zip(axes.flat, keys, strict=False):
-        pts = [(r["step"], r[key]) for r in train if isinstance(r.get(key), (int, float))]
+        pts = _series(train, key)
         ax.plot([p[0] for p in pts], [p[1] for p in pts], lw=1)
         title, unit = panel_labels(key, schedule)
         ax.set_title("\n".join(textwrap.fill(line, 46) for line in title.split("\n")), fontsize=9)
@@ -94,6 +115,8 @@ def diagnostics_figure(records: list[dict[str, Any]], run: str = "", schedule: s
     for ax in list(axes.flat)[len(keys):]:
         ax.remove()
     fig.suptitle(f"Memory diagnostics during training{f': run {run}' if run else ''}", fontsize=11)
+    if constants:  # a footnote, wrapped to the figure's width (about 16 characters per inch at 8 points)
+        fig.supxlabel("\n".join(textwrap.wrap(_constants_note(constants), int(4.6 * cols * 16))), fontsize=8)
     return fig
 
 
