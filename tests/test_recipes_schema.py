@@ -161,3 +161,33 @@ def test_recipe_plugins_are_imported_before_validation(tmp_path, monkeypatch):
         sys.modules.pop("recipe_plugin_mod", None)
     with pytest.raises(RecipeError, match=r"plugins: cannot import 'no_such_plugin_mod' \(ModuleNotFoundError"):
         validate_recipe(BASE | {"plugins": ["no_such_plugin_mod"]})
+
+
+def test_every_person_asks_each_persons_last_place_after_the_samples_own_question(byte_tok):
+    from hercules.data.babi import person_places
+    from hercules.data.babilong import BabilongSample
+
+    facts = ("Mary went to the kitchen.", "John moved to the office.", "Sandra went back to the hallway.",
+             "Mary journeyed to the garden.")
+    assert person_places(facts) == {"Mary": "garden", "John": "office", "Sandra": "hallway"}
+    sample = BabilongSample("qa1", "0k", 0, " ".join(facts), "Where is John?", "office", facts=facts)
+    settings = BabilongTrainData(answer="sentence", use_chat_template=False, few_shot=False, segment_length=32)
+    one = babilong_item(sample, byte_tok, settings)
+    every = babilong_item(sample, byte_tok, settings.model_copy(update={"questions": "every_person"}))
+    answers = byte_tok.decode([t for t in every["labels"] if t != -100][:-1])
+    assert answers.startswith("John is in the office.")  # the sample's own question first, as evaluated
+    assert sorted(answers.removeprefix("John is in the office.").split(".")[:-1]) == \
+        ["Mary is in the garden", "Sandra is in the hallway"]
+    assert every["input_ids"][: len(one["input_ids"]) - 1] == one["input_ids"][:-1]  # context and prompt as before
+    assert every["segment_lengths"][:-1] == one["segment_lengths"][:-1]  # only the final segment grows
+    assert sum(every["segment_lengths"]) == len(every["input_ids"]) == len(every["labels"])
+    assert every["input_ids"][-1] == byte_tok.eos_token_id == every["labels"][-1]
+    unlabelled = byte_tok.decode([t for t, label in zip(every["input_ids"], every["labels"], strict=True) if label == -100])
+    assert unlabelled.count("Question: Where is") == 3  # every question is prompt, never a target
+
+
+@pytest.mark.parametrize(("change", "field"), [({"tasks": ["qa1", "qa2"]}, "tasks"),
+                                               ({"use_chat_template": True}, "use_chat_template")])
+def test_every_person_names_what_it_cannot_work_with(change, field):
+    with pytest.raises(ValueError, match=field):
+        BabilongTrainData(**({"questions": "every_person", "use_chat_template": False} | change))

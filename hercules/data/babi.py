@@ -45,6 +45,7 @@ TASK_NAMES = {
 }
 
 _LINE = re.compile(r"^(\d+)\s+(.*)$")
+_MOVE = re.compile(r"^(\w+) (?:moved|went|journeyed|travelled|went back) to the (\w+)\.?$")
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,22 @@ def parse_babi(lines: Iterable[str], task: str, source: str = "bAbI lines") -> l
         supporting = tuple(fact_index[s] for s in support_ids if s in fact_index)
         samples.append(BabiSample(task, tuple(facts), parts[0].strip(), parts[1].strip(), supporting))
     return samples
+
+
+def person_places(facts: Iterable[str]) -> dict[str, str]:
+    """Where each person of qa1's facts ("Mary went back to the garden.") is after the last of them, in the
+    order the people first appear.
+
+    Examples:
+        >>> person_places(["Mary went to the kitchen.", "John moved to the office.", "Mary journeyed to the garden."])
+        {'Mary': 'garden', 'John': 'office'}
+    """
+    where: dict[str, str] = {}
+    for fact in facts:
+        match = _MOVE.match(fact.strip())
+        if match:
+            where[match.group(1)] = match.group(2)
+    return where
 
 
 def find_babi_file(babi_dir: str | Path, task: str, split: str = "test") -> Path:

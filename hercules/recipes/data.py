@@ -16,6 +16,7 @@ Examples:
 from __future__ import annotations
 
 import logging
+import random
 import re
 from dataclasses import replace
 from typing import Any
@@ -57,9 +58,40 @@ def babilong_item(sample: Any, tokenizer: Any, settings: BabilongTrainData) -> d
             item = segmented_babilong_item(sample, tokenizer, settings.segment_length, **kwargs)
         else:
             item["segment_lengths"] = [len(item["input_ids"])]
+    if settings.questions == "every_person":
+        item = ask_every_person(item, sample, tokenizer, settings)
     if settings.loss_on == "all":
         item["labels"] = list(item["input_ids"])
     return item
+
+
+def ask_every_person(item: dict[str, list[int]], sample: Any, tokenizer: Any,
+                     settings: BabilongTrainData) -> dict[str, list[int]]:
+    """``item`` with, after its answer, the question "Where is X?" and its answer for every other person of
+    the sample's facts (in an order fixed by the sample), labels on each answer; the final segment grows by as
+    many tokens. For ``data.questions: every_person`` (qa1, plain prompts)."""
+    from hercules.data.babi import person_places
+
+    places = person_places(sample.facts)
+    match = _WHERE.match(sample.question)
+    if not places or match is None:
+        raise ValueError(f"data.questions: every_person needs qa1 samples that keep their facts; sample "
+                         f"{sample.index} of {sample.task}/{sample.length} has {len(sample.facts)} facts and "
+                         f"asks {sample.question!r}: use source procedural or babi, or questions: one")
+    others = sorted(p for p in places if p != match.group(2))
+    random.Random(sample.sample_id).shuffle(others)
+    ids, labels = item["input_ids"][:-1], item["labels"][:-1]  # the answer, without its EOS
+    for person in others:
+        question = tokenizer(f"\n\nQuestion: Where is {person}?\n\nAnswer:", add_special_tokens=False)["input_ids"]
+        answer = answer_sentence(f"Where is {person}?", places[person]) if settings.answer == "sentence" else \
+            places[person]
+        answer_ids = tokenizer(answer, add_special_tokens=False)["input_ids"]
+        ids, labels = ids + question + answer_ids, labels + [IGNORE_INDEX] * len(question) + answer_ids
+    grown = len(ids) + 1 - len(item["input_ids"])
+    out = {"input_ids": ids + item["input_ids"][-1:], "labels": labels + item["labels"][-1:]}
+    if "segment_lengths" in item:
+        out["segment_lengths"] = item["segment_lengths"][:-1] + [item["segment_lengths"][-1] + grown]
+    return out
 
 
 def segmented_babilong_item(sample: Any, tokenizer: Any, segment_length: int, **prompt: Any) -> dict[str, list[int]]:

@@ -72,6 +72,12 @@ class BabilongTrainData(_Section):
         "prompts ask for ('Mary is in the garden.') where the question reads 'Where is X?', the target otherwise",
     )
     loss_on: Literal["answer", "all"] = Field("answer", description="train on the answer only, or on every token")
+    questions: Literal["one", "every_person"] = Field(
+        "one",
+        description="one: the sample's question, as evaluated; every_person (qa1 only): after the sample's own "
+        "question and answer, ask where each other person of the facts is, with the loss on every answer (more "
+        "supervision per story, and recalling the last place read no longer answers them all)",
+    )
     few_shot: bool = Field(True, description="include the prompt's worked examples (as the evaluation does)")
     use_chat_template: bool = Field(True, description="wrap prompts in the tokenizer's chat template")
     segment_length: int | None = Field(
@@ -82,6 +88,16 @@ class BabilongTrainData(_Section):
 
     _tasks = field_validator("tasks")(classmethod(lambda cls, tasks: check_tasks(tasks)))
     _lengths = field_validator("lengths")(classmethod(lambda cls, lengths: check_lengths(lengths)))
+
+    @model_validator(mode="after")
+    def _every_person_is_qa1(self) -> BabilongTrainData:
+        if self.questions == "every_person" and self.tasks != ["qa1"]:
+            raise ValueError(f"questions: every_person asks where each person is, which only qa1's facts say; "
+                             f"tasks is {self.tasks}: set tasks: [qa1] or questions: one")
+        if self.questions == "every_person" and self.use_chat_template:
+            raise ValueError("questions: every_person appends plain 'Question: ... Answer:' turns, which a chat "
+                             "template would not frame: set use_chat_template: false (and the same in evaluation)")
+        return self
 
 
 class LanguageModelData(TextData):
