@@ -65,6 +65,12 @@ class SegmentSettings(_Section):
     curriculum: list[CurriculumStage] = Field(
         [], description="stages of growing max_segments, in order; after the last stage every item is used"
     )
+    frozen_prefix: bool = Field(
+        False, description="keep what enters the first trained (or memory) layer for each segment, computed at "
+        "its first visit, and run only the layers above it (hercules.training.prefix_cache): several times faster "
+        "for several epochs over the same items when only the top layers train; costs tokens × hidden floats of "
+        "CPU memory"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> SegmentSettings:

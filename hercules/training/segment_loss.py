@@ -24,6 +24,7 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,7 @@ from torch.utils.checkpoint import checkpoint
 from hercules.injection.segments import segment_windows
 from hercules.injection.state import MemoryStates
 from hercules.training.loss import label_positions
+from hercules.training.prefix_cache import FrozenPrefix
 
 
 def segmented_lm_loss(
@@ -41,9 +43,11 @@ def segmented_lm_loss(
     segment_lengths: Sequence[int],
     bptt_segments: int | None = None,
     activation_checkpointing: bool = False,
+    prefix: FrozenPrefix | None = None,
 ) -> Tensor:
     """Mean cross-entropy over the labelled targets of ``batch`` (``input_ids``, ``labels``, optional
-    ``attention_mask``, each ``[B, T]``) read in ``segment_lengths`` (the last takes the rest)."""
+    ``attention_mask``, each ``[B, T]``) read in ``segment_lengths`` (the last takes the rest). With ``prefix``, each
+    segment runs only the layers above its kept frozen prefix (:mod:`hercules.training.prefix_cache`)."""
     from hercules.injection.augment import memory_layers
 
     ids, labels = batch["input_ids"], batch["labels"]
@@ -53,7 +57,8 @@ def segmented_lm_loss(
     count = 0
     for i, window in enumerate(segment_windows(ids.shape[1], segment_lengths=segment_lengths)):
         seg_mask = None if mask is None else mask[:, window]
-        run = _segment(model, states, ids[:, window], seg_mask, labels[:, window])
+        hidden = None if prefix is None else prefix.hidden(model, ids[:, window], seg_mask)
+        run = _segment(model, states, ids[:, window], seg_mask, labels[:, window], prefix, hidden)
         if activation_checkpointing and torch.is_grad_enabled():
             loss, n, states = checkpoint(run, use_reentrant=False)
         else:
@@ -64,7 +69,8 @@ def segmented_lm_loss(
     return total / max(count, 1)
 
 
-def _segment(model: nn.Module, start: MemoryStates | None, ids: Tensor, mask: Tensor | None, labels: Tensor):
+def _segment(model: nn.Module, start: MemoryStates | None, ids: Tensor, mask: Tensor | None, labels: Tensor,
+             prefix: FrozenPrefix | None = None, hidden: Tensor | None = None):
     """One segment as a function of nothing but its captured inputs: a recomputation under activation
     checkpointing starts again from ``start`` (never mutated: each run works on its own copy)."""
 
@@ -73,7 +79,8 @@ def _segment(model: nn.Module, start: MemoryStates | None, ids: Tensor, mask: Te
         extra = {} if states is None else {"memory_states": states}
         positions = label_positions(labels)
         keep = positions if positions.numel() else 1
-        out = model(ids, attention_mask=mask, use_cache=False, logits_to_keep=keep, **extra)
+        with nullcontext() if prefix is None else prefix.suffix(hidden):
+            out = model(ids, attention_mask=mask, use_cache=False, logits_to_keep=keep, **extra)
         if not positions.numel():
             return out.logits.new_zeros((), dtype=torch.float32), 0, states
         targets = labels[:, 1:][:, positions]

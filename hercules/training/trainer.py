@@ -41,6 +41,7 @@ from hercules.training.guards import WeightFingerprint, idle_run_warnings, nonfi
 from hercules.training.loss import causal_lm_loss
 from hercules.training.optim import Schedule, build_optimizer
 from hercules.training.plots import plot_run, schedule_text
+from hercules.training.prefix_cache import FrozenPrefix
 from hercules.training.run_folder import RunLock, open_run_folder
 from hercules.training.segment_loss import segmented_lm_loss
 from hercules.training.serialize import rng_state, set_rng_state
@@ -110,8 +111,20 @@ class Trainer:
         if settings.resume:
             self._resume(model, settings.resume)
         self.model, self.optimizer = self.acc.prepare(model, self.optimizer)
+        self.prefix = self._frozen_prefix(model)
         if self.tracking.report_to:
             self.acc.init_trackers(self.tracking.project, config=config_for_trackers or {})
+
+    def _frozen_prefix(self, model: torch.nn.Module) -> FrozenPrefix | None:
+        """The kept frozen prefix of ``training.segments.frozen_prefix`` (None when off)."""
+        if self.settings.segments is None or not self.settings.segments.frozen_prefix:
+            return None
+        start = FrozenPrefix.start_of(model)
+        if not start:
+            raise ValueError("training.segments.frozen_prefix: the first decoder layer (or the embeddings) trains, "
+                             "so no layer's output is fixed; train only upper layers or set frozen_prefix: false")
+        logger.info("frozen prefix: decoder layers below %d are run once per segment and kept", start)
+        return FrozenPrefix(self.model, start)
 
     # ---- run folder and resume ---------------------------------------------------------------------------
     def _open_run_folder(self) -> RunLock | None:
@@ -178,7 +191,8 @@ class Trainer:
             return causal_lm_loss(model, batch, self.settings.sparse_logits)
         tensors = {k: v for k, v in batch.items() if k != "segment_lengths"}
         return segmented_lm_loss(
-            model, tensors, batch["segment_lengths"], segments.bptt_segments, segments.activation_checkpointing
+            model, tensors, batch["segment_lengths"], segments.bptt_segments, segments.activation_checkpointing,
+            self.prefix,
         )
 
     def _train_step(self, step: int) -> dict[str, float]:
