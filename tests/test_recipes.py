@@ -127,6 +127,32 @@ def test_quickstart_runs_end_to_end_on_a_tiny_backbone(tmp_path):
     assert first == second  # the saved model answers exactly as the trained one did
 
 
+def test_segment_recipes_train_in_the_layout_and_prompt_they_evaluate():
+    for name in ("smollm2-babilong-segments", "smollm2-babilong-segments-cpu"):
+        r = recipe(name)
+        assert r.data.segment_length == r.evaluation.segment_length and r.training.segments is not None, name
+        assert r.data.few_shot == r.evaluation.few_shot, name
+        assert r.data.use_chat_template == r.evaluation.use_chat_template, name
+        assert r.baselines == ["no_memory"], name  # the twin is the baseline
+
+
+def test_cpu_segment_recipe_runs_its_kept_prefix_and_every_person_end_to_end(tmp_path):
+    """The CPU recipe's own path (frozen prefix below the trained layer, every person asked) on a tiny backbone."""
+    tiny = ["--set", "backbone.name=tiny:llama", "--set", "augment.layers=[-1]",
+            "--set", "peft.target_modules=[layers.1.self_attn.q_proj, layers.1.self_attn.v_proj]",
+            "--set", "data.samples=4", "--set", "data.val_samples=1", "--set", "training.max_steps=3",
+            "--set", "evaluation.samples_per_task=2", "--set", "evaluation.lengths=[0k]",
+            "--set", "evaluation.max_new_tokens=3", "--set", "tracking.progress=false"]
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(app, [
+        "recipe", "run", str(ROOT / "recipes" / "smollm2-babilong-segments-cpu.yaml"),
+        "--set", f"output_dir={tmp_path}", *tiny])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "smollm2-babilong-segments-cpu"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["training"]["steps"] == 3 and summary["training"]["skipped_steps"] == 0
+    assert set(summary["twins"]) == {"no_memory"}
+
+
 def test_lora_baseline_builds_without_memory():
     from hercules.recipes.runner import build_model
 
