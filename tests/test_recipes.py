@@ -125,6 +125,17 @@ def test_quickstart_runs_end_to_end_on_a_tiny_backbone(tmp_path):
     first = [json.loads(x)["output"] for x in (run / "eval" / "hercules" / "predictions.jsonl").read_text().splitlines()]
     second = [json.loads(x)["output"] for x in (out / "predictions.jsonl").read_text().splitlines()]
     assert first == second  # the saved model answers exactly as the trained one did
+    # so does the LoRA-only twin, saved as a PEFT adapter that names its backbone as the recipe does
+    twin_model = run / "twins" / "no_memory" / "model"
+    assert json.loads((twin_model / "adapter_config.json").read_text())["base_model_name_or_path"] == "tiny:llama"
+    out = tmp_path / "ev-twin"
+    again = CliRunner().invoke(app, ["eval", str(twin_model), "--tasks", "qa1", "--lengths", "0k", "--samples", "2",
+                                     "--max-new-tokens", "3", "--segment-length", "64", "--out", str(out)])
+    assert again.exit_code == 0, again.output
+    first = [json.loads(x)["output"] for x in
+             (run / "twins" / "no_memory" / "eval" / "hercules" / "predictions.jsonl").read_text().splitlines()]
+    second = [json.loads(x)["output"] for x in (out / "predictions.jsonl").read_text().splitlines()]
+    assert first == second
 
 
 def test_segment_recipes_train_in_the_layout_and_prompt_they_evaluate():

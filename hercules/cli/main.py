@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import pkgutil
 import sys
 from pathlib import Path
@@ -150,7 +151,28 @@ def _load_for_eval(model: str, recipe: Any) -> tuple[Any, Any]:
         return load_augmented(folder), AutoTokenizer.from_pretrained(folder)
     from hercules.recipes.runner import load_backbone
 
+    if folder.is_dir() and (folder / "adapter_config.json").exists():  # LoRA without memory, e.g. a twin
+        return _load_adapter(folder, recipe)
     return load_backbone(recipe.backbone, recipe.seed)
+
+
+def _load_adapter(folder: Path, recipe: Any) -> tuple[Any, Any]:
+    """A PEFT adapter folder on the backbone its ``adapter_config.json`` names (a tiny backbone with the recipe's
+    seed)."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    from hercules.recipes.runner import load_backbone
+    from hercules.recipes.schema import BackboneSettings
+
+    name = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+    if not name:
+        raise ValueError(f"{folder}/adapter_config.json names no base_model_name_or_path: the backbone to load "
+                         "the adapter on is unknown")
+    base, tokenizer = load_backbone(BackboneSettings(name=name, dtype=recipe.backbone.dtype), recipe.seed)
+    if (folder / "tokenizer_config.json").exists():
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+    return PeftModel.from_pretrained(base, folder).eval(), tokenizer
 
 
 def registries() -> dict[str, Any]:

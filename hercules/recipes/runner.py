@@ -128,6 +128,8 @@ def _save_model(recipe: Recipe, model: torch.nn.Module, tokenizer: Any, folder: 
     """The trained model and its tokenizer: ``save_augmented`` with memory (only the added and LoRA weights when
     the backbone can be loaded again by name), else ``save_pretrained`` (a PEFT model saves its adapters)."""
     if recipe.augment is None:
+        for config in getattr(model, "peft_config", {}).values():  # adapters name the backbone as the recipe does,
+            config.base_model_name_or_path = recipe.backbone.name  # not by a cache path of this machine
         model.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
         return
