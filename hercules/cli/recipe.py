@@ -106,7 +106,7 @@ GPU_TOKENS = 1_000_000
 def recipe_needs(recipe: Recipe) -> list[str]:
     """What a recipe needs beyond an offline CPU: ``hub`` (a model or data set from the Hugging Face hub, or its
     local cache) and ``GPU`` (training on at least a million tokens: language-model blocks, or BABILong samples
-    counted at their longest length)."""
+    counted at their longest length; with a kept frozen prefix each distinct sample counts once)."""
     name = recipe.backbone.name
     hub = not (name in OFFLINE_BACKBONES or name.startswith("tiny:") or Path(name).is_dir())
     data = recipe.data
@@ -125,7 +125,10 @@ def recipe_needs(recipe: Recipe) -> list[str]:
 
         s = recipe.training
         longest = max(max(length_tokens(n) for n in data.lengths), 256)  # a 0k story and its prompt: ~256 tokens
-        gpu = s.max_steps * s.batch_size * s.grad_accumulation * longest >= GPU_TOKENS
+        visits = s.max_steps * s.batch_size * s.grad_accumulation
+        if s.segments is not None and s.segments.frozen_prefix:  # a second visit runs the top layers only
+            visits = min(visits, data.samples * len(data.tasks) * len(data.lengths))
+        gpu = visits * longest >= GPU_TOKENS
     return [need for need, yes in (("hub", hub), ("GPU", gpu)) if yes]
 
 

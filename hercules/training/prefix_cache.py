@@ -57,13 +57,12 @@ class FrozenPrefix:
         from hercules.injection.augment import memory_layers
 
         base = _unwrap(model)
-        layers = adapter_for(base).decoder_layers(base)
-        inside = {id(p) for layer in layers for p in layer.parameters()}
-        if any(p.requires_grad and id(p) not in inside for p in _prefix_side(base, layers)):
+        embeddings = base.get_input_embeddings() if hasattr(base, "get_input_embeddings") else None
+        if embeddings is not None and any(p.requires_grad for p in embeddings.parameters()):
             return None
+        layers = adapter_for(base).decoder_layers(base)
         trained = [i for i, layer in enumerate(layers) if any(p.requires_grad for p in layer.parameters())]
-        first = min(trained + list(memory_layers(base)), default=None)
-        return first
+        return min(trained + list(memory_layers(base)), default=None)
 
     def _check_frozen(self, model: nn.Module) -> None:
         for i, layer in enumerate(self.layers[: self.start]):
@@ -166,9 +165,3 @@ def _unwrap(model: nn.Module) -> nn.Module:
     """The model inside DDP / Accelerate wrappers (PEFT is seen through by the adapter)."""
     return getattr(model, "module", model)
 
-
-def _prefix_side(model: nn.Module, layers: nn.ModuleList) -> Iterator[nn.Parameter]:
-    """Parameters outside the decoder layers that act before them: the input embeddings."""
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    if embeddings is not None:
-        yield from embeddings.parameters()
