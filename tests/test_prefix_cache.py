@@ -97,3 +97,22 @@ def test_a_model_trained_from_its_first_layer_has_no_frozen_prefix(tmp_path):
     s = TrainingSettings(max_steps=1, segments=SegmentSettings(frozen_prefix=True))
     with pytest.raises(ValueError, match="frozen_prefix"):
         Trainer(model, s, items(2), tmp_path, tracking=QUIET)
+
+
+def test_the_trainer_fills_the_prefix_in_batches_before_its_first_step(tmp_path):
+    """Every segment of the training and validation items is kept before step 1 (segments of one length batched),
+    so that the steps compute no prefix: the first epoch no longer runs the frozen layers one item at a time."""
+    data, val = items(8), items(2, seed=9)
+    s = TrainingSettings(max_steps=4, batch_size=1, lr=1e-2, validate_at_start=True, eval_every=2,
+                         segments=SegmentSettings(frozen_prefix=True, activation_checkpointing=False),
+                         checkpoint={"save_final": False})
+    trainer = Trainer(top_trained(), s, data, tmp_path, val_items=val, tracking=QUIET)
+    lengths = data[0]["segment_lengths"]
+    starts = [0, *torch.tensor(lengths).cumsum(0)[:-1].tolist()]
+    distinct = {tuple(it["input_ids"][a:a + n]) for it in data + val for a, n in zip(starts, lengths, strict=True)}
+    assert len(trainer.prefix.cache) == len(distinct)
+    calls = []
+    compute = trainer.prefix._compute
+    trainer.prefix._compute = lambda *a: calls.append(1) or compute(*a)
+    trainer.train()
+    assert calls == []

@@ -22,8 +22,9 @@ Examples:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -85,6 +86,26 @@ class FrozenPrefix:
             for key, row in zip(keys, self._compute(model, ids, mask), strict=True):
                 self.cache[key] = row.to("cpu")
         return torch.stack([self.cache[k] for k in keys]).to(ids.device)
+
+    def fill(self, model: nn.Module, items: Sequence[Mapping[str, Any]], batch_size: int = 32) -> int:
+        """Keep the prefix of every segment of ``items`` (``input_ids`` and ``segment_lengths``) now, segments of
+        one length ``batch_size`` at a time, instead of one micro-batch at a time during the first epoch. Each is
+        keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed."""
+        by_length: dict[int, dict[tuple[int, ...], None]] = {}
+        for item in items:
+            start = 0
+            for n in item["segment_lengths"]:
+                by_length.setdefault(n, {})[tuple(item["input_ids"][start:start + n])] = None
+                start += n
+        device = next(model.parameters()).device
+        computed = 0
+        for rows in by_length.values():
+            todo = [r for r in rows if _key(torch.tensor(r), torch.ones(len(r), dtype=torch.long)) not in self.cache]
+            for b in range(0, len(todo), batch_size):
+                ids = torch.tensor(todo[b:b + batch_size], device=device)
+                self.hidden(model, ids, torch.ones_like(ids))
+                computed += len(ids)
+        return computed
 
     @torch.no_grad()
     def _compute(self, model: nn.Module, ids: Tensor, mask: Tensor | None) -> Tensor:

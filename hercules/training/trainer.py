@@ -123,8 +123,12 @@ class Trainer:
         if not start:
             raise ValueError("training.segments.frozen_prefix: the first decoder layer (or the embeddings) trains, "
                              "so no layer's output is fixed; train only upper layers or set frozen_prefix: false")
-        logger.info("frozen prefix: decoder layers below %d are run once per segment and kept", start)
-        return FrozenPrefix(self.model, start)
+        prefix = FrozenPrefix(self.model, start)
+        began = time.perf_counter()
+        count = prefix.fill(self.model, [*self.train_items, *self.val_items])
+        logger.info("frozen prefix: decoder layers below %d run once for %d segments (%.0f s, %.2f GB kept)",
+                    start, count, time.perf_counter() - began, prefix.nbytes / 1e9)
+        return prefix
 
     # ---- run folder and resume ---------------------------------------------------------------------------
     def _open_run_folder(self) -> RunLock | None:
