@@ -32,8 +32,9 @@ from hercules.injection.state import MemoryStates, attach_states
 @dataclass
 class SegmentedOutput:
     """Result of :func:`segmented_forward`: ``logits`` ``[B, T, V]`` (``None`` when not kept), the final memory
-    ``states`` and, when labels were given, the mean next-token ``loss`` over the targets inside each segment (the first token of a segment
-    is not a target: the previous segment's last position, which would predict it, is that segment's end)."""
+    ``states`` and, when labels were given, the mean next-token ``loss`` over the targets inside each segment (the
+    first token of a segment is not a target: the previous segment's last position, which would predict it, is
+    that segment's end)."""
 
     logits: Tensor | None
     states: MemoryStates
@@ -94,10 +95,10 @@ def segmented_forward(
     length = None if segment_lengths is not None else resolve_segment_length(model, segment_length)
     states = MemoryStates(states or {})
     carry = {"memory_states": states} if memory_layers(model) else {}  # a plain backbone: segments independent
+    keep = {} if keep_logits else {"logits_to_keep": 1}
     logits, losses, counts = [], [], []
     for window in segment_windows(input_ids.shape[1], length, segment_lengths):
         mask = None if attention_mask is None else attention_mask[:, window]
-        keep = {} if keep_logits else {"logits_to_keep": 1}
         out = model(input_ids[:, window], attention_mask=mask, use_cache=False, **keep, **carry)
         if keep_logits:
             logits.append(out.logits)

@@ -79,9 +79,8 @@ def constant_diagnostics(records: list[dict[str, Any]]) -> dict[str, float]:
     rule without momentum keeps η at 0, a memory without gate keeps the gate at 1. A flat panel says nothing that
     one number does not. Returns ``{key: value}``."""
     train = [r for r in records if r.get("kind") == "train"]
-    keys = {k for r in train for k in r if re.fullmatch(r"diag/layer\d+/.+", k)}
-    values = {k: {v for _, v in _series(train, k)} for k in keys}
-    return {k: next(iter(v)) for k, v in sorted(values.items()) if len(v) == 1 and len(_series(train, k)) > 1}
+    series = {k: _series(train, k) for r in train for k in r if re.fullmatch(r"diag/layer\d+/.+", k)}
+    return {k: pts[0][1] for k, pts in sorted(series.items()) if len(pts) > 1 and len({v for _, v in pts}) == 1}
 
 
 def _constants_note(constants: dict[str, float]) -> str:
@@ -91,7 +90,7 @@ def _constants_note(constants: dict[str, float]) -> str:
 
 def diagnostics_figure(records: list[dict[str, Any]], run: str = "", schedule: str = "") -> Any:
     """One panel per diagnostic of the training records (``diag/*``, ``grad_norm``, ``lr``, ``lora_lr``); a
-    per-layer diagnostic that never changes gets no panel, only its value in a note under the title."""
+    per-layer diagnostic that never changes gets no panel, only its value in a footnote."""
     import matplotlib.pyplot as plt
 
     train = [r for r in records if r.get("kind") == "train"]

@@ -73,8 +73,7 @@ class FrozenPrefix:
             if any(isinstance(m, nn.Dropout) and m.p > 0 for m in layer.modules()):
                 raise ValueError(f"frozen prefix: decoder layer {i} has dropout, so its output is not a fixed "
                                  "function of the tokens; turn dropout off or training.segments.frozen_prefix off")
-        config = getattr(_unwrap(model), "config", None)
-        if getattr(config, "attention_dropout", 0.0):
+        if getattr(self.config, "attention_dropout", 0.0):  # the text model's config, in a multimodal wrapper
             raise ValueError("frozen prefix: config.attention_dropout is not 0, so the prefix's output is not a "
                              "fixed function of the tokens; set it to 0 or training.segments.frozen_prefix off")
 
@@ -83,29 +82,33 @@ class FrozenPrefix:
         batch when a row is missing, then kept row by row)."""
         keys = [_key(ids[b], None if mask is None else mask[b]) for b in range(ids.shape[0])]
         if any(k not in self.cache for k in keys):
-            for key, row in zip(keys, self._compute(model, ids, mask), strict=True):
-                self.cache[key] = row.to("cpu")
+            self._keep(keys, model, ids, mask)
         return torch.stack([self.cache[k] for k in keys]).to(ids.device)
 
     def fill(self, model: nn.Module, items: Sequence[Mapping[str, Any]], batch_size: int = 32) -> int:
         """Keep the prefix of every segment of ``items`` (``input_ids`` and ``segment_lengths``) now, segments of
         one length ``batch_size`` at a time, instead of one micro-batch at a time during the first epoch. Each is
         keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed."""
-        by_length: dict[int, dict[tuple[int, ...], None]] = {}
+        from hercules.injection.segments import segment_windows
+
+        todo: dict[int, dict[bytes, Tensor]] = {}  # segment length -> {key: ids} of the segments not yet kept
         for item in items:
-            start = 0
-            for n in item["segment_lengths"]:
-                by_length.setdefault(n, {})[tuple(item["input_ids"][start:start + n])] = None
-                start += n
+            ids = torch.tensor(item["input_ids"])
+            for window in segment_windows(len(ids), segment_lengths=item["segment_lengths"]):
+                key = _key(ids[window], torch.ones_like(ids[window]))
+                if key not in self.cache:
+                    todo.setdefault(len(ids[window]), {})[key] = ids[window]
         device = next(model.parameters()).device
-        computed = 0
-        for rows in by_length.values():
-            todo = [r for r in rows if _key(torch.tensor(r), torch.ones(len(r), dtype=torch.long)) not in self.cache]
-            for b in range(0, len(todo), batch_size):
-                ids = torch.tensor(todo[b:b + batch_size], device=device)
-                self.hidden(model, ids, torch.ones_like(ids))
-                computed += len(ids)
-        return computed
+        for group in todo.values():
+            keys = list(group)
+            for b in range(0, len(keys), batch_size):
+                ids = torch.stack([group[k] for k in keys[b:b + batch_size]]).to(device)
+                self._keep(keys[b:b + batch_size], model, ids, torch.ones_like(ids))
+        return sum(len(group) for group in todo.values())
+
+    def _keep(self, keys: list[bytes], model: nn.Module, ids: Tensor, mask: Tensor | None) -> None:
+        for key, row in zip(keys, self._compute(model, ids, mask), strict=True):
+            self.cache[key] = row.to("cpu")
 
     @torch.no_grad()
     def _compute(self, model: nn.Module, ids: Tensor, mask: Tensor | None) -> Tensor:
@@ -185,4 +188,3 @@ def _key(ids: Tensor, mask: Tensor | None) -> bytes:
 def _unwrap(model: nn.Module) -> nn.Module:
     """The model inside DDP / Accelerate wrappers (PEFT is seen through by the adapter)."""
     return getattr(model, "module", model)
-
