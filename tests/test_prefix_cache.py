@@ -76,6 +76,24 @@ def test_each_segment_prefix_is_computed_once_and_keyed_by_its_tokens():
     assert len(calls) == 2 * len(lengths)
 
 
+def test_a_twin_keeps_the_prefix_of_its_labelled_segments_only():
+    torch.manual_seed(0)
+    twin = apply_peft(tiny_model("llama", num_hidden_layers=4),
+                      PeftSettings(preset="memory_lora", lora_r=4, target_modules=["layers.3.self_attn.q_proj"]))
+    data = items(3)
+    prefix = FrozenPrefix(twin, FrozenPrefix.start_of(twin))
+    assert prefix.start == 3
+    kept = prefix.fill(twin, data)
+    assert kept == len(data)  # one labelled (query) segment per item; the pairs and filler never run
+    batch, lengths = collate(data, 0), data[0]["segment_lengths"]
+    calls = []
+    compute = prefix._compute
+    prefix._compute = lambda *a: calls.append(1) or compute(*a)
+    loss = segmented_lm_loss(twin, batch, lengths, prefix=prefix)
+    assert not calls  # everything the loss runs was filled
+    torch.testing.assert_close(loss, segmented_lm_loss(twin, batch, lengths), rtol=1e-6, atol=1e-6)
+
+
 def test_training_with_the_kept_prefix_follows_the_uncached_run(tmp_path):
     data = items(8)
     results = []

@@ -56,6 +56,25 @@ def test_loss_and_gradients_equal_segmented_forward(checkpointing):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
 
 
+def test_a_model_without_memory_runs_only_its_labelled_segments_and_loses_nothing():
+    torch.manual_seed(0)
+    twin = apply_peft(tiny_model("llama"), PeftSettings(preset="full"))
+    items = data(2, gaps=3)
+    batch = collate(items, 0)
+    lengths = items[0]["segment_lengths"]
+    calls = []
+    hook = twin.register_forward_pre_hook(lambda *a: calls.append(1))
+    ours = segmented_lm_loss(twin, batch, lengths)
+    hook.remove()
+    labelled = [i for i, n in enumerate(lengths)
+                if (batch["labels"][:, sum(lengths[:i]):sum(lengths[:i + 1])][:, 1:] != -100).any()]
+    assert len(calls) == len(labelled) < len(lengths)  # the pairs and filler segments carry nothing: skipped
+    reference = segmented_forward(twin, batch["input_ids"], labels=batch["labels"], segment_lengths=lengths).loss
+    torch.testing.assert_close(ours, reference)
+    for a, b in zip(_grads(twin, ours), _grads(twin, reference), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+
+
 def test_truncated_backpropagation_equals_detaching_between_segments():
     model = memory_model()
     with torch.no_grad():  # leave the identity at initialisation, where no gradient crosses a segment boundary

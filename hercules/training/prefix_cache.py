@@ -30,6 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from hercules.backbones.adapters import adapter_for
+from hercules.training.loss import label_positions
 
 
 class FrozenPrefix:
@@ -88,13 +89,18 @@ class FrozenPrefix:
     def fill(self, model: nn.Module, items: Sequence[Mapping[str, Any]], batch_size: int = 32) -> int:
         """Keep the prefix of every segment of ``items`` (``input_ids`` and ``segment_lengths``) now, segments of
         one length ``batch_size`` at a time, instead of one micro-batch at a time during the first epoch. Each is
-        keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed."""
+        keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed. A model
+        without memory skips the segments with no labels, as :func:`~hercules.training.segment_loss.segmented_lm_loss` does."""
+        from hercules.injection.augment import memory_layers
         from hercules.injection.segments import segment_windows
 
+        carries = bool(memory_layers(_unwrap(model)))  # without memory, a segment with no labels is never run
         todo: dict[int, dict[bytes, Tensor]] = {}  # segment length -> {key: ids} of the segments not yet kept
         for item in items:
-            ids = torch.tensor(item["input_ids"])
+            ids, labels = torch.tensor(item["input_ids"]), torch.tensor(item["labels"])
             for window in segment_windows(len(ids), segment_lengths=item["segment_lengths"]):
+                if not carries and not label_positions(labels[None, window]).numel():
+                    continue
                 key = _key(ids[window], torch.ones_like(ids[window]))
                 if key not in self.cache:
                     todo.setdefault(len(ids[window]), {})[key] = ids[window]

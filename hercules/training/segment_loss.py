@@ -8,7 +8,9 @@ what training needs on top:
 - truncated backpropagation through time: gradients cross at most ``bptt_segments`` segment boundaries,
 - activation checkpointing per segment: a segment's activations are recomputed in the backward, so the memory
   kept for the backward is the carried memory states plus one segment's activations, flat in the number of
-  segments.
+  segments,
+- a model without memory (a twin) skips the segments with no labels: nothing carries out of them, so they add
+  nothing to the loss or its gradient.
 
 Examples:
     >>> import torch, hercules
@@ -56,6 +58,8 @@ def segmented_lm_loss(
     total = ids.new_zeros((), dtype=torch.float32)
     count = 0
     for i, window in enumerate(segment_windows(ids.shape[1], segment_lengths=segment_lengths)):
+        if states is None and not label_positions(labels[:, window]).numel():
+            continue
         seg_mask = None if mask is None else mask[:, window]
         hidden = None if prefix is None else prefix.hidden(model, ids[:, window], seg_mask)
         run = _segment(model, states, ids[:, window], seg_mask, labels[:, window], prefix, hidden)
