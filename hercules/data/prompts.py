@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-TEMPLATE = (
-    "{instruction}\n\n{examples}\n\n{post_prompt}\n\n<context>\n{context}\n</context>\n\nQuestion: {question}"
-)
+QUESTION = "\n\nQuestion: {question}"  # also what a further question after an answer reads (every_person)
+TEMPLATE = "{instruction}\n\n{examples}\n\n{post_prompt}\n\n<context>\n{context}\n</context>" + QUESTION
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ def ask_every_person(item: dict[str, list[int]], sample: Any, tokenizer: Any,
     the sample's facts (in an order fixed by the sample), labels on each answer; the final segment grows by as
     many tokens. For ``data.questions: every_person`` (qa1, plain prompts)."""
     from hercules.data.babi import person_places
-    from hercules.data.prompts import format_for_model
+    from hercules.data.prompts import QUESTION, format_for_model
 
     places = person_places(sample.facts)
     match = _WHERE.match(sample.question)
@@ -83,7 +83,7 @@ def ask_every_person(item: dict[str, list[int]], sample: Any, tokenizer: Any,
     random.Random(sample.sample_id).shuffle(others)
     ids, labels = item["input_ids"][:-1], item["labels"][:-1]  # the answer, without its EOS
     for person in others:
-        cue = format_for_model(f"\n\nQuestion: Where is {person}?", tokenizer, use_chat_template=False)
+        cue = format_for_model(QUESTION.format(question=f"Where is {person}?"), tokenizer, use_chat_template=False)
         question = tokenizer(cue, add_special_tokens=False)["input_ids"]
         answer = answer_sentence(f"Where is {person}?", places[person]) if settings.answer == "sentence" else \
             places[person]
