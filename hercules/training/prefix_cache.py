@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from rich.progress import track
 from torch import Tensor, nn
 
 from hercules.backbones.adapters import adapter_for
@@ -86,11 +87,13 @@ class FrozenPrefix:
             self._keep(keys, model, ids, mask)
         return torch.stack([self.cache[k] for k in keys]).to(ids.device)
 
-    def fill(self, model: nn.Module, items: Sequence[Mapping[str, Any]], batch_size: int = 32) -> int:
+    def fill(self, model: nn.Module, items: Sequence[Mapping[str, Any]], batch_size: int = 32,
+             progress: bool = False) -> int:
         """Keep the prefix of every segment of ``items`` (``input_ids`` and ``segment_lengths``) now, segments of
         one length ``batch_size`` at a time, instead of one micro-batch at a time during the first epoch. Each is
-        keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed. A model
-        without memory skips the segments with no labels, as :func:`~hercules.training.segment_loss.segmented_lm_loss` does."""
+        keyed as an unpadded training batch keys it (a mask of ones); returns how many were computed. ``progress``
+        shows a bar over the batches. A model without memory skips the segments with no labels, as
+        :func:`~hercules.training.segment_loss.segmented_lm_loss` does."""
         from hercules.injection.augment import memory_layers
         from hercules.injection.segments import segment_windows
 
@@ -105,12 +108,12 @@ class FrozenPrefix:
                 if key not in self.cache:
                     todo.setdefault(len(ids[window]), {})[key] = ids[window]
         device = next(model.parameters()).device
-        for group in todo.values():
-            keys = list(group)
-            for b in range(0, len(keys), batch_size):
-                ids = torch.stack([group[k] for k in keys[b:b + batch_size]]).to(device)
-                self._keep(keys[b:b + batch_size], model, ids, torch.ones_like(ids))
-        return sum(len(group) for group in todo.values())
+        batches = [list(group)[b:b + batch_size] for group in todo.values() for b in range(0, len(group), batch_size)]
+        segments = {k: v for group in todo.values() for k, v in group.items()}
+        for keys in track(batches, description=f"frozen prefix ({len(segments)} segments)", disable=not progress):
+            ids = torch.stack([segments[k] for k in keys]).to(device)
+            self._keep(keys, model, ids, torch.ones_like(ids))
+        return len(segments)
 
     def _keep(self, keys: list[bytes], model: nn.Module, ids: Tensor, mask: Tensor | None) -> None:
         for key, row in zip(keys, self._compute(model, ids, mask), strict=True):

@@ -125,7 +125,8 @@ class Trainer:
                              "so no layer's output is fixed; train only upper layers or set frozen_prefix: false")
         prefix = FrozenPrefix(self.model, start)
         began = time.perf_counter()
-        count = prefix.fill(self.model, [*self.train_items, *self.val_items])
+        count = prefix.fill(self.model, [*self.train_items, *self.val_items],
+                             progress=self.tracking.progress and self.acc.is_main_process)
         logger.info("frozen prefix: decoder layers below %d run once for %d segments (%.0f s, %.2f GB kept)",
                     start, count, time.perf_counter() - began, prefix.nbytes / 1e9)
         return prefix
