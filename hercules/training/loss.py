@@ -32,6 +32,12 @@ def label_positions(labels: torch.Tensor) -> torch.Tensor:
     return (labels[:, 1:] != -100).any(dim=0).nonzero().flatten()
 
 
+def segment_adds_to_loss(labels: torch.Tensor, carries_memory: bool) -> bool:
+    """Whether a segment with ``labels`` (``[B, S]``) must run in a segmented loss: it has a labelled target, or a
+    memory carries what it read into later segments. A model without memory skips the others."""
+    return carries_memory or bool(label_positions(labels).numel())
+
+
 def causal_lm_loss(model: torch.nn.Module, batch: Mapping[str, torch.Tensor], sparse: bool = True) -> torch.Tensor:
     """Mean next-token cross-entropy over labelled tokens (== ``model(**batch).loss``).
 

@@ -31,7 +31,7 @@ from rich.progress import track
 from torch import Tensor, nn
 
 from hercules.backbones.adapters import adapter_for
-from hercules.training.loss import label_positions
+from hercules.training.loss import segment_adds_to_loss
 
 
 class FrozenPrefix:
@@ -97,19 +97,20 @@ class FrozenPrefix:
         from hercules.injection.augment import memory_layers
         from hercules.injection.segments import segment_windows
 
-        carries = bool(memory_layers(_unwrap(model)))  # without memory, a segment with no labels is never run
-        todo: dict[int, dict[bytes, Tensor]] = {}  # segment length -> {key: ids} of the segments not yet kept
+        carries = bool(memory_layers(_unwrap(model)))
+        segments: dict[bytes, Tensor] = {}  # key -> ids of each segment not yet kept
         for item in items:
             ids, labels = torch.tensor(item["input_ids"]), torch.tensor(item["labels"])
             for window in segment_windows(len(ids), segment_lengths=item["segment_lengths"]):
-                if not carries and not label_positions(labels[None, window]).numel():
-                    continue
-                key = _key(ids[window], torch.ones_like(ids[window]))
-                if key not in self.cache:
-                    todo.setdefault(len(ids[window]), {})[key] = ids[window]
+                if segment_adds_to_loss(labels[None, window], carries):
+                    key = _key(ids[window], torch.ones_like(ids[window]))
+                    if key not in self.cache:
+                        segments[key] = ids[window]
+        by_length: dict[int, list[bytes]] = {}
+        for key, ids in segments.items():
+            by_length.setdefault(len(ids), []).append(key)
+        batches = [keys[b:b + batch_size] for keys in by_length.values() for b in range(0, len(keys), batch_size)]
         device = next(model.parameters()).device
-        batches = [list(group)[b:b + batch_size] for group in todo.values() for b in range(0, len(group), batch_size)]
-        segments = {k: v for group in todo.values() for k, v in group.items()}
         for keys in track(batches, description=f"frozen prefix ({len(segments)} segments)", disable=not progress):
             ids = torch.stack([segments[k] for k in keys]).to(device)
             self._keep(keys, model, ids, torch.ones_like(ids))

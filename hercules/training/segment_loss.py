@@ -35,7 +35,7 @@ from torch.utils.checkpoint import checkpoint
 
 from hercules.injection.segments import segment_windows
 from hercules.injection.state import MemoryStates
-from hercules.training.loss import label_positions
+from hercules.training.loss import label_positions, segment_adds_to_loss
 from hercules.training.prefix_cache import FrozenPrefix
 
 
@@ -58,7 +58,7 @@ def segmented_lm_loss(
     total = ids.new_zeros((), dtype=torch.float32)
     count = 0
     for i, window in enumerate(segment_windows(ids.shape[1], segment_lengths=segment_lengths)):
-        if states is None and not label_positions(labels[:, window]).numel():
+        if not segment_adds_to_loss(labels[:, window], states is not None):
             continue
         seg_mask = None if mask is None else mask[:, window]
         hidden = None if prefix is None else prefix.hidden(model, ids[:, window], seg_mask)

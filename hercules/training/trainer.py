@@ -115,6 +115,11 @@ class Trainer:
         if self.tracking.report_to:
             self.acc.init_trackers(self.tracking.project, config=config_for_trackers or {})
 
+    @property
+    def _shows_progress(self) -> bool:
+        """Progress bars are drawn by the main process only, when tracking asks for them."""
+        return self.tracking.progress and self.acc.is_main_process
+
     def _frozen_prefix(self, model: torch.nn.Module) -> FrozenPrefix | None:
         """The kept frozen prefix of ``training.segments.frozen_prefix`` (None when off)."""
         if self.settings.segments is None or not self.settings.segments.frozen_prefix:
@@ -125,8 +130,7 @@ class Trainer:
                              "so no layer's output is fixed; train only upper layers or set frozen_prefix: false")
         prefix = FrozenPrefix(self.model, start)
         began = time.perf_counter()
-        count = prefix.fill(self.model, [*self.train_items, *self.val_items],
-                             progress=self.tracking.progress and self.acc.is_main_process)
+        count = prefix.fill(self.model, [*self.train_items, *self.val_items], progress=self._shows_progress)
         logger.info("frozen prefix: decoder layers below %d run once for %d segments (%.0f s, %.2f GB kept)",
                     start, count, time.perf_counter() - began, prefix.nbytes / 1e9)
         return prefix
@@ -377,7 +381,7 @@ class Trainer:
             )  # a fresh run replaces the metrics of an earlier one in this folder
         if st.step == 0 and self.settings.validate_at_start and self.val_items:
             self._validate_and_log()
-        with sigterm_as_interrupt(), progress_bar(self.tracking.progress and self.acc.is_main_process) as bar:
+        with sigterm_as_interrupt(), progress_bar(self._shows_progress) as bar:
             task = bar.add_task("training", total=self.total_steps, completed=st.step, loss="-", tps="-")
             while st.step < self.total_steps:
                 rng = rng_state()  # as of the step boundary, so an interrupt can save an exact resume point
